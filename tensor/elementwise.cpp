@@ -1,0 +1,371 @@
+// elementwise.cpp: copies, casts and every elementwise kernel (unary, binary with broadcasting,
+// comparisons, where, masked_fill). All run on strided_loop.h: operands are described by
+// (broadcast shape, own strides), so a transposed or expanded input costs no copy, and a
+// contiguous one becomes a single flat loop the compiler vectorises.
+#include <cmath>
+#include <numbers>
+
+#include "tensor/kernels.h"
+#include "tensor/strided_loop.h"
+
+namespace ag::kernels {
+
+namespace {
+
+void require_defined(const Tensor& t, std::string_view op, std::string_view name) {
+  if (!t.defined()) throw Error(op, name, " is an undefined tensor");
+}
+
+void require_same_dtype(const Tensor& a, const Tensor& b, std::string_view op) {
+  if (a.dtype() != b.dtype())
+    throw Error(op, "dtype mismatch: ", a.dtype(), " ", a.shape(), " and ", b.dtype(), " ",
+                b.shape(), " (convert one with .to(dtype))");
+}
+
+// out[i] = f(x[i]) for a fresh contiguous out of x's shape.
+template <typename TOut, typename TIn, typename F>
+Tensor map1(const Tensor& x, DType out_dtype, F f) {
+  Tensor out = empty(x.shape(), out_dtype);
+  TOut* o = out.data_ptr<TOut>();
+  const TIn* in = x.data_ptr<TIn>();
+  StridedLayout<2> layout(x.shape(), {contiguous_strides(x.shape()), x.strides()});
+  parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 2> off, int64_t n,
+                                    std::array<int64_t, 2> inc) {
+    TOut* po = o + off[0];
+    const TIn* pi = in + off[1];
+    if (inc[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pi[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pi[i * inc[1]]);
+    }
+  });
+  return out;
+}
+
+// out[i] = f(a[i], b[i]) with a and b broadcast to a common shape.
+template <typename TOut, typename TA, typename TB, typename F>
+Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view op, F f) {
+  const Shape shape = broadcast_shapes(a.shape(), b.shape(), op);
+  Tensor out = empty(shape, out_dtype);
+  TOut* o = out.data_ptr<TOut>();
+  const TA* pa0 = a.data_ptr<TA>();
+  const TB* pb0 = b.data_ptr<TB>();
+  StridedLayout<3> layout(shape, {contiguous_strides(shape),
+                                  broadcast_strides(a.shape(), a.strides(), shape),
+                                  broadcast_strides(b.shape(), b.strides(), shape)});
+  parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 3> off, int64_t n,
+                                    std::array<int64_t, 3> inc) {
+    TOut* po = o + off[0];
+    const TA* pa = pa0 + off[1];
+    const TB* pb = pb0 + off[2];
+    if (inc[1] == 1 && inc[2] == 1) {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], pb[i]);
+    } else if (inc[1] == 1 && inc[2] == 0) {
+      const TB vb = *pb;
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i], vb);
+    } else {
+      for (int64_t i = 0; i < n; ++i) po[i] = f(pa[i * inc[1]], pb[i * inc[2]]);
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+// ---- layout -------------------------------------------------------------------------------
+
+Tensor as_strided(const Tensor& x, const Shape& shape, const Strides& strides, int64_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = x.storage();
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = x.dtype();
+  return Tensor(std::move(impl));
+}
+
+Tensor contiguous(const Tensor& x) {
+  require_defined(x, "contiguous", "the input");
+  return x.is_contiguous() ? x : copy(x);
+}
+
+Tensor copy(const Tensor& x) {
+  require_defined(x, "copy", "the input");
+  return dispatch_all(x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    return map1<T, T>(x, x.dtype(), [](T v) { return v; });
+  });
+}
+
+void copy_into(const Tensor& dst, const Tensor& src) {
+  require_defined(dst, "copy_", "the destination");
+  require_defined(src, "copy_", "the source");
+  require_same_dtype(dst, src, "copy_");
+  dispatch_all(dst.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* d0 = dst.data_ptr<T>();
+    const T* s0 = src.data_ptr<T>();
+    StridedLayout<2> layout(dst.shape(), {dst.strides(),
+                                          broadcast_strides(src.shape(), src.strides(), dst.shape())});
+    parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 2> off, int64_t n,
+                                      std::array<int64_t, 2> inc) {
+      T* pd = d0 + off[0];
+      const T* ps = s0 + off[1];
+      for (int64_t i = 0; i < n; ++i) pd[i * inc[0]] = ps[i * inc[1]];
+    });
+  });
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  require_defined(x, "to", "the input");
+  if (x.dtype() == dtype) return x;
+  return dispatch_all(dtype, [&](auto out_zero) {
+    using TOut = decltype(out_zero);
+    return dispatch_all(x.dtype(), [&](auto in_zero) {
+      using TIn = decltype(in_zero);
+      return map1<TOut, TIn>(x, dtype, [](TIn v) { return static_cast<TOut>(v); });
+    });
+  });
+}
+
+// ---- unary --------------------------------------------------------------------------------
+
+namespace {
+
+template <typename T>
+T gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+}
+// GELU's tanh form: inner = sqrt(2/pi) (x + 0.044715 x^3).
+inline constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;
+inline constexpr double kGeluCubic = 0.044715;
+template <typename T>
+T gelu_tanh(T x) {
+  const T inner = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
+  return T(0.5) * x * (T(1) + std::tanh(inner));
+}
+// d/dx x*Phi(x) = Phi(x) + x*phi(x), phi the standard normal density.
+template <typename T>
+T gelu_erf_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  return cdf + x * pdf;
+}
+// d2/dx2 x*Phi(x) = 2 phi(x) + x phi'(x) = phi(x) (2 - x^2).
+template <typename T>
+T gelu_erf_grad2(T x) {
+  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+  return pdf * (T(2) - x * x);
+}
+// With u = inner(x), t = tanh(u): y = x(1+t)/2, y' = (1+t)/2 + x(1-t^2)u'/2.
+template <typename T>
+T gelu_tanh_grad(T x) {
+  const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
+  const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
+  const T t = std::tanh(u);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
+}
+// y'' = (1-t^2)u' + x/2 [ -2t(1-t^2)u'^2 + (1-t^2)u'' ],  u'' = 6*0.044715*sqrt(2/pi)*x.
+template <typename T>
+T gelu_tanh_grad2(T x) {
+  const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
+  const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
+  const T ddu = T(kSqrt2OverPi * 6 * kGeluCubic) * x;
+  const T t = std::tanh(u);
+  const T sech2 = T(1) - t * t;
+  return sech2 * du + T(0.5) * x * (T(-2) * t * sech2 * du * du + sech2 * ddu);
+}
+
+template <typename T>
+Tensor unary_typed(Unary op, const Tensor& x) {
+  const DType dt = x.dtype();
+  switch (op) {
+    case Unary::Neg: return map1<T, T>(x, dt, [](T v) { return static_cast<T>(-v); });
+    case Unary::Abs: return map1<T, T>(x, dt, [](T v) { return v < T(0) ? static_cast<T>(-v) : v; });
+    case Unary::Sign:
+      return map1<T, T>(x, dt, [](T v) { return static_cast<T>((T(0) < v) - (v < T(0))); });
+    case Unary::Square: return map1<T, T>(x, dt, [](T v) { return static_cast<T>(v * v); });
+    default: break;
+  }
+  if constexpr (std::is_floating_point_v<T>) {
+    switch (op) {
+      case Unary::Exp: return map1<T, T>(x, dt, [](T v) { return std::exp(v); });
+      case Unary::Log: return map1<T, T>(x, dt, [](T v) { return std::log(v); });
+      case Unary::Sqrt: return map1<T, T>(x, dt, [](T v) { return std::sqrt(v); });
+      case Unary::Rsqrt: return map1<T, T>(x, dt, [](T v) { return T(1) / std::sqrt(v); });
+      case Unary::Tanh: return map1<T, T>(x, dt, [](T v) { return std::tanh(v); });
+      case Unary::Sigmoid:
+        // Written so neither branch overflows: exp() only ever sees a non-positive argument.
+        return map1<T, T>(x, dt, [](T v) {
+          if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+          const T e = std::exp(v);
+          return e / (T(1) + e);
+        });
+      case Unary::Relu: return map1<T, T>(x, dt, [](T v) { return v > T(0) ? v : T(0); });
+      case Unary::Step: return map1<T, T>(x, dt, [](T v) { return v > T(0) ? T(1) : T(0); });
+      case Unary::Reciprocal: return map1<T, T>(x, dt, [](T v) { return T(1) / v; });
+      case Unary::Erf: return map1<T, T>(x, dt, [](T v) { return std::erf(v); });
+      case Unary::GeluErf: return map1<T, T>(x, dt, [](T v) { return gelu_erf(v); });
+      case Unary::GeluTanh: return map1<T, T>(x, dt, [](T v) { return gelu_tanh(v); });
+      case Unary::GeluErfGrad: return map1<T, T>(x, dt, [](T v) { return gelu_erf_grad(v); });
+      case Unary::GeluTanhGrad: return map1<T, T>(x, dt, [](T v) { return gelu_tanh_grad(v); });
+      case Unary::GeluErfGrad2: return map1<T, T>(x, dt, [](T v) { return gelu_erf_grad2(v); });
+      case Unary::GeluTanhGrad2: return map1<T, T>(x, dt, [](T v) { return gelu_tanh_grad2(v); });
+      default: break;
+    }
+  }
+  throw Error("unary", "this elementwise function needs a floating tensor, got ", x.dtype());
+}
+
+}  // namespace
+
+Tensor unary(Unary op, const Tensor& x) {
+  require_defined(x, "unary", "the input");
+  if (x.dtype() == kBool) throw Error("unary", "not defined for bool tensors");
+  return dispatch_all(x.dtype(), [&](auto zero) -> Tensor {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) return x;
+    else return unary_typed<T>(op, x);
+  });
+}
+
+Tensor pow_scalar(const Tensor& x, double exponent) {
+  return dispatch_floating(x.dtype(), "pow", [&](auto zero) {
+    using T = decltype(zero);
+    const T e = static_cast<T>(exponent);
+    if (exponent == 2.0) return map1<T, T>(x, x.dtype(), [](T v) { return v * v; });
+    if (exponent == 1.0) return map1<T, T>(x, x.dtype(), [](T v) { return v; });
+    return map1<T, T>(x, x.dtype(), [e](T v) { return std::pow(v, e); });
+  });
+}
+
+Tensor affine(const Tensor& x, double scale, double shift) {
+  return dispatch_floating(x.dtype(), "affine", [&](auto zero) {
+    using T = decltype(zero);
+    const T s = static_cast<T>(scale), b = static_cast<T>(shift);
+    if (shift == 0.0) return map1<T, T>(x, x.dtype(), [s](T v) { return v * s; });
+    return map1<T, T>(x, x.dtype(), [s, b](T v) { return v * s + b; });
+  });
+}
+
+// ---- binary -------------------------------------------------------------------------------
+
+Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view op_name) {
+  require_defined(a, op_name, "the first operand");
+  require_defined(b, op_name, "the second operand");
+  require_same_dtype(a, b, op_name);
+  if (a.dtype() == kBool) throw Error(op_name, "arithmetic on bool tensors is not supported");
+  return dispatch_all(a.dtype(), [&](auto zero) -> Tensor {
+    using T = decltype(zero);
+    if constexpr (std::is_same_v<T, bool>) {
+      return a;
+    } else {
+      const DType dt = a.dtype();
+      switch (op) {
+        case Binary::Add: return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return x + y; });
+        case Binary::Sub: return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return x - y; });
+        case Binary::Mul: return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return x * y; });
+        case Binary::Div:
+          if constexpr (std::is_integral_v<T>)
+            throw Error(op_name, "integer division is not supported; convert to a float dtype");
+          else
+            return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return x / y; });
+        case Binary::Maximum:
+          return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return x < y ? y : x; });
+        case Binary::Minimum:
+          return map2<T, T, T>(a, b, dt, op_name, [](T x, T y) { return y < x ? y : x; });
+      }
+      return a;
+    }
+  });
+}
+
+// ---- comparisons, logic, where, masked_fill ----------------------------------------------
+
+namespace {
+template <typename T>
+bool compare_values(Compare op, T x, T y) {
+  switch (op) {
+    case Compare::Eq: return x == y;
+    case Compare::Ne: return x != y;
+    case Compare::Lt: return x < y;
+    case Compare::Le: return x <= y;
+    case Compare::Gt: return x > y;
+    case Compare::Ge: return x >= y;
+  }
+  return false;
+}
+}  // namespace
+
+Tensor compare(Compare op, const Tensor& a, const Tensor& b, std::string_view op_name) {
+  require_defined(a, op_name, "the first operand");
+  require_defined(b, op_name, "the second operand");
+  require_same_dtype(a, b, op_name);
+  return dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    return map2<bool, T, T>(a, b, kBool, op_name,
+                            [op](T x, T y) { return compare_values(op, x, y); });
+  });
+}
+
+Tensor compare_scalar(Compare op, const Tensor& a, double value) {
+  return compare(op, a, full({}, value, a.dtype()), "compare");
+}
+
+Tensor logical_not(const Tensor& mask) {
+  if (mask.dtype() != kBool) throw Error("logical_not", "expected a bool tensor, got ", mask.dtype());
+  return map1<bool, bool>(mask, kBool, [](bool v) { return !v; });
+}
+
+Tensor logical_and(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != kBool || b.dtype() != kBool)
+    throw Error("logical_and", "expected bool tensors, got ", a.dtype(), " and ", b.dtype());
+  return map2<bool, bool, bool>(a, b, kBool, "logical_and", [](bool x, bool y) { return x && y; });
+}
+
+Tensor logical_or(const Tensor& a, const Tensor& b) {
+  if (a.dtype() != kBool || b.dtype() != kBool)
+    throw Error("logical_or", "expected bool tensors, got ", a.dtype(), " and ", b.dtype());
+  return map2<bool, bool, bool>(a, b, kBool, "logical_or", [](bool x, bool y) { return x || y; });
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b, std::string_view op_name) {
+  require_defined(cond, op_name, "the condition");
+  if (cond.dtype() != kBool)
+    throw Error(op_name, "the condition must be a bool tensor, got ", cond.dtype());
+  require_same_dtype(a, b, op_name);
+  const Shape shape = broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), op_name),
+                                       b.shape(), op_name);
+  Tensor out = empty(shape, a.dtype());
+  dispatch_all(a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    T* o = out.data_ptr<T>();
+    const bool* c0 = cond.data_ptr<bool>();
+    const T* a0 = a.data_ptr<T>();
+    const T* b0 = b.data_ptr<T>();
+    StridedLayout<4> layout(shape, {contiguous_strides(shape),
+                                    broadcast_strides(cond.shape(), cond.strides(), shape),
+                                    broadcast_strides(a.shape(), a.strides(), shape),
+                                    broadcast_strides(b.shape(), b.strides(), shape)});
+    parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 4> off, int64_t n,
+                                      std::array<int64_t, 4> inc) {
+      for (int64_t i = 0; i < n; ++i)
+        o[off[0] + i] = c0[off[1] + i * inc[1]] ? a0[off[2] + i * inc[2]] : b0[off[3] + i * inc[3]];
+    });
+  });
+  return out;
+}
+
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value, std::string_view op_name) {
+  require_defined(x, op_name, "the input");
+  require_defined(mask, op_name, "the mask");
+  if (mask.dtype() != kBool)
+    throw Error(op_name, "the mask must be a bool tensor (true = fill), got ", mask.dtype());
+  const Shape shape = broadcast_shapes(x.shape(), mask.shape(), op_name);
+  if (shape != x.shape())
+    throw Error(op_name, "mask of shape ", mask.shape(), " does not broadcast to the input's shape ",
+                x.shape());
+  return where(mask, full({}, value, x.dtype()), x, op_name);
+}
+
+}  // namespace ag::kernels

@@ -1,0 +1,175 @@
+// thread_pool.cpp: a fixed set of workers that take chunk indices from a shared counter.
+// The caller works too, so with N threads there are N-1 workers. Workers sleep on a condition
+// variable between jobs; a job is (fn, chunk count), and chunk i covers a range fixed by i alone.
+#include "tensor/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "tensor/error.h"
+
+namespace ag {
+namespace {
+
+thread_local bool t_in_parallel = false;
+
+int default_num_threads() {
+  if (const char* env = std::getenv("AG_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n >= 1) return n;
+  }
+  return std::max(1u, std::thread::hardware_concurrency());
+}
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int num_threads) { resize(num_threads); }
+  ~ThreadPool() { stop_workers(); }
+
+  int num_threads() const { return num_threads_; }
+
+  void resize(int num_threads) {
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    stop_workers();
+    num_threads_ = num_threads;
+    stopping_ = false;
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t begin, int64_t end, int64_t grain,
+           const std::function<void(int64_t, int64_t)>& fn) {
+    // One job at a time: a second caller (another std::thread) waits for the pool.
+    std::lock_guard<std::mutex> run_lock(run_mutex_);
+    const int64_t num_chunks = (end - begin + grain - 1) / grain;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &fn;
+      job_begin_ = begin;
+      job_end_ = end;
+      job_grain_ = grain;
+      job_chunks_ = num_chunks;
+      next_chunk_.store(0);
+      done_chunks_ = 0;
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work_on_chunks();
+    std::unique_lock<std::mutex> lock(mutex_);
+    finished_.wait(lock, [&] { return done_chunks_ == job_chunks_; });
+    job_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& worker : workers_) worker.join();
+    workers_.clear();
+  }
+
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        if (job_ == nullptr) continue;
+      }
+      work_on_chunks();
+    }
+  }
+
+  // Takes chunk indices until none are left; used by the caller and the workers alike.
+  void work_on_chunks() {
+    int64_t done = 0;
+    std::exception_ptr error;
+    for (;;) {
+      const int64_t chunk = next_chunk_.fetch_add(1);
+      if (chunk >= job_chunks_) break;
+      const int64_t chunk_begin = job_begin_ + chunk * job_grain_;
+      const int64_t chunk_end = std::min(job_end_, chunk_begin + job_grain_);
+      t_in_parallel = true;
+      try {
+        (*job_)(chunk_begin, chunk_end);
+      } catch (...) {
+        if (!error) error = std::current_exception();
+      }
+      t_in_parallel = false;
+      ++done;
+    }
+    if (done == 0) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (error && !error_) error_ = error;
+    done_chunks_ += done;
+    if (done_chunks_ == job_chunks_) finished_.notify_all();
+  }
+
+  int num_threads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex run_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  bool stopping_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t, int64_t)>* job_ = nullptr;
+  int64_t job_begin_ = 0, job_end_ = 0, job_grain_ = 1, job_chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  int64_t done_chunks_ = 0;
+  std::exception_ptr error_;
+};
+
+ThreadPool& pool() {
+  // Leaked on purpose: joining threads during static destruction can deadlock.
+  static ThreadPool* instance = new ThreadPool(default_num_threads());
+  return *instance;
+}
+
+}  // namespace
+
+void set_num_threads(int num_threads) {
+  if (num_threads < 1)
+    throw Error("set_num_threads", "the number of threads must be at least 1, got ", num_threads);
+  if (num_threads != pool().num_threads()) pool().resize(num_threads);
+}
+
+int get_num_threads() { return pool().num_threads(); }
+
+bool in_parallel_region() { return t_in_parallel; }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& fn) {
+  if (end <= begin) return;
+  grain = std::max<int64_t>(grain, 1);
+  const int64_t num_chunks = (end - begin + grain - 1) / grain;
+  if (num_chunks == 1 || t_in_parallel || pool().num_threads() == 1) {
+    // Same chunk boundaries as the threaded path, so the same bits.
+    const bool was_parallel = t_in_parallel;
+    t_in_parallel = true;
+    try {
+      for (int64_t b = begin; b < end; b += grain) fn(b, std::min(end, b + grain));
+    } catch (...) {
+      t_in_parallel = was_parallel;
+      throw;
+    }
+    t_in_parallel = was_parallel;
+    return;
+  }
+  pool().run(begin, end, grain, fn);
+}
+
+}  // namespace ag
