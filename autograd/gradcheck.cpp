@@ -106,7 +106,13 @@ GradcheckResult gradcheck_list(const GradcheckFn& fn, const TensorList& inputs,
     TensorList grads;
     int64_t at = 0;
     for (size_t j = 0; j < outputs.size(); ++j) {
-      if (out_sizes[j] == 0) { grads.push_back(Tensor()); continue; }
+      if (out_sizes[j] == 0) {
+        // An empty floating output still needs an (empty) gradient: an undefined one would
+        // ask the engine to imply ones, which it does only for one-element outputs.
+        const bool floating = outputs[j].defined() && outputs[j].is_floating_point();
+        grads.push_back(floating ? zeros(outputs[j].shape(), outputs[j].dtype()) : Tensor());
+        continue;
+      }
       std::vector<double> part(row.begin() + at, row.begin() + at + out_sizes[j]);
       grads.push_back(from_vector(part, outputs[j].shape(), outputs[j].dtype()));
       at += out_sizes[j];

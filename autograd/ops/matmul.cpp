@@ -18,9 +18,11 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     // Vectors were treated as (1, K) and (K, 1) matrices; do the same here.
     const Tensor a2 = a.dim() == 1 ? a.unsqueeze(0) : a;
     const Tensor b2 = b.dim() == 1 ? b.unsqueeze(-1) : b;
+    // dy: (..., M, N) without the dropped dims. Put N back first: for vector . vector, dy is
+    // 0-d, and only after unsqueeze(-1) gives it a dim can unsqueeze(-2) address one.
     Tensor dy2 = dy;
-    if (a.dim() == 1) dy2 = dy2.unsqueeze(-2);
-    if (b.dim() == 1) dy2 = dy2.unsqueeze(-1);
+    if (b.dim() == 1) dy2 = dy2.unsqueeze(-1);  // (..., M, 1)
+    if (a.dim() == 1) dy2 = dy2.unsqueeze(-2);  // (..., 1, N)
     Tensor da, db;
     if (a.requires_grad()) da = sum_to(matmul(dy2, b2.transpose(-2, -1)), a2.shape()).reshape(a.shape());
     if (b.requires_grad()) db = sum_to(matmul(a2.transpose(-2, -1), dy2), b2.shape()).reshape(b.shape());
