@@ -1,0 +1,92 @@
+// adam_kernel.cpp: the fused Adam / AdamW loop (formulas in adam_kernel.h).
+// Scalars are computed once per parameter in double, as PyTorch computes them in Python, and
+// cast to the element type T before the loop, as ATen casts a Python float for a float32
+// tensor. Each element depends only on itself, so the buffer is cut into fixed-size chunks
+// (kChunk, never derived from the thread count): 1 thread or 16 give the same bits.
+#include "optim/adam_kernel.h"
+
+#include <cmath>
+
+#include "tensor/kernels.h"
+#include "tensor/thread_pool.h"
+
+namespace ag::optim::detail {
+
+namespace {
+
+constexpr int64_t kChunk = 1 << 15;  // elements per parallel_for chunk
+
+template <typename T>
+struct AdamScalars {
+  T beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  T bias_correction2_sqrt;  // sqrt(1 - beta2^step)
+  T neg_step_size;          // -lr / (1 - beta1^step)
+  T weight_decay;           // Adam's L2 coefficient
+  T decay_factor;           // AdamW's 1 - lr * weight_decay
+  bool l2, decoupled, amsgrad, maximize;
+};
+
+// p, grad, m, v, v_max: n contiguous elements (v_max only with amsgrad).
+template <typename T>
+void adam_loop(T* p, const T* grad, T* m, T* v, T* v_max, int64_t n, const AdamScalars<T>& s) {
+  for (int64_t i = 0; i < n; ++i) {
+    T g = s.maximize ? -grad[i] : grad[i];
+    if (s.l2) g = g + s.weight_decay * p[i];
+    if (s.decoupled) p[i] = p[i] * s.decay_factor;
+    m[i] = m[i] * s.beta1 + s.one_minus_beta1 * g;
+    v[i] = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+    T v_hat = v[i];
+    if (s.amsgrad) {
+      if (!(v[i] <= v_max[i])) v_max[i] = v[i];  // max that lets a NaN through, as torch.maximum
+      v_hat = v_max[i];
+    }
+    // Dividing by sqrt(1 - beta2^step) undoes v's bias toward its zero start; eps is added
+    // after that correction (PyTorch's placement), so early steps are not damped by it.
+    const T denom = std::sqrt(v_hat) / s.bias_correction2_sqrt + s.eps;
+    p[i] = p[i] + s.neg_step_size * m[i] / denom;
+  }
+}
+
+}  // namespace
+
+void adam_step(const AdamHyper& h, const Tensor& param, const Tensor& grad, ParamState& state,
+               std::string_view op) {
+  const Tensor m = state.get_or_zeros("exp_avg", param);
+  const Tensor v = state.get_or_zeros("exp_avg_sq", param);
+  const Tensor v_max = h.amsgrad ? state.get_or_zeros("max_exp_avg_sq", param) : Tensor();
+  const auto step = static_cast<double>(state.step);
+  const double bias_correction1 = 1.0 - std::pow(h.beta1, step);
+  const double bias_correction2 = 1.0 - std::pow(h.beta2, step);
+  const double step_size = h.lr / bias_correction1;
+
+  const Tensor p = kernels::contiguous(param);  // param itself, unless it is a strided view
+  const Tensor g = kernels::contiguous(grad);   // a broadcast grad (from sum()) becomes dense
+  dispatch_floating(p.dtype(), op, [&](auto zero) {
+    using T = decltype(zero);
+    const AdamScalars<T> s{static_cast<T>(h.beta1),
+                           static_cast<T>(1.0 - h.beta1),
+                           static_cast<T>(h.beta2),
+                           static_cast<T>(1.0 - h.beta2),
+                           static_cast<T>(h.eps),
+                           static_cast<T>(std::sqrt(bias_correction2)),
+                           static_cast<T>(-step_size),
+                           static_cast<T>(h.weight_decay),
+                           static_cast<T>(1.0 - h.lr * h.weight_decay),
+                           !h.decoupled_weight_decay && h.weight_decay != 0.0,
+                           h.decoupled_weight_decay && h.weight_decay != 0.0,
+                           h.amsgrad,
+                           h.maximize};
+    T* p_data = p.data_ptr<T>();
+    const T* g_data = g.data_ptr<T>();
+    T* m_data = m.data_ptr<T>();
+    T* v_data = v.data_ptr<T>();
+    T* v_max_data = h.amsgrad ? v_max.data_ptr<T>() : nullptr;
+    parallel_for(0, p.numel(), kChunk, [&](int64_t begin, int64_t end) {
+      adam_loop(p_data + begin, g_data + begin, m_data + begin, v_data + begin,
+                v_max_data ? v_max_data + begin : nullptr, end - begin, s);
+    });
+  });
+  if (!p.is_same(param)) kernels::copy_into(param, p);
+}
+
+}  // namespace ag::optim::detail
