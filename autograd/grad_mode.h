@@ -1,9 +1,11 @@
 // grad_mode.h: whether ops record the graph (grad mode), and anomaly detection.
 // Grad mode is thread-local, as in PyTorch: a NoGradGuard in one thread (an optimizer step,
 // say) does not stop another thread from recording. Anomaly mode is process-wide: while on,
-// every op checks what it produced, forward and backward, and the first NaN or Inf raises an
-// Error naming the op (and, for a backward, the forward op it belongs to). Off by default; the
-// check when off is one relaxed atomic load per op.
+// every op checks what it produced, and the first NaN in a forward, or NaN or Inf in a
+// gradient, raises an Error naming the op and its input shapes (for a gradient: the forward op
+// whose backward made it). An Inf in a forward passes, because -inf masks and log(0) are
+// legitimate; where it turns into a NaN, the message says which input carried it in (see
+// autograd/node.cpp). Off by default; the check when off is one relaxed atomic load per op.
 #pragma once
 
 namespace ag {
@@ -42,7 +44,8 @@ class AutoGradMode {
 
 namespace autograd {
 
-// Anomaly detection: also switched on by the environment variable AG_DETECT_ANOMALY=1.
+// Anomaly detection: also switched on by the environment variable AG_DETECT_ANOMALY=1 (read
+// once, when the program starts; any value but "" and "0" turns it on).
 bool anomaly_enabled();
 void set_anomaly_enabled(bool enabled);
 
