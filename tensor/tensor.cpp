@@ -2,6 +2,7 @@
 // (The differentiable methods are defined in autograd/; creation is in creation.cpp.)
 #include "tensor/tensor.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <iomanip>
@@ -41,6 +42,9 @@ uint64_t Tensor::version() const { return storage()->version(); }
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& impl = checked(impl_.get(), "is_contiguous");
+  // No elements, nothing out of order (as in PyTorch): strides of an empty tensor mean nothing,
+  // and reporting false would make every kernel copy it for no reason.
+  if (impl.shape.numel() == 0) return true;
   int64_t expected = 1;
   for (int64_t d = static_cast<int64_t>(impl.shape.size()) - 1; d >= 0; --d) {
     if (impl.shape[d] == 1) continue;  // a size-1 dim's stride never matters
@@ -139,8 +143,19 @@ Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
 // ---- printing, in PyTorch's style ----------------------------------------------------------
 // tensor([[ 0.1000, -2.0000],
 //         [ 3.0000,  4.0000]], dtype=float64)
+// This follows torch/_tensor_str.py with its default print options: four decimals; every
+// element padded to the widest one shown; rows wrapped at 80 characters; past 1000 elements,
+// each dim longer than 6 shows only its first and last 3 entries around "...". Scientific
+// notation is chosen, as there, when the shown non-zero finite magnitudes reach 1e8, go below
+// 1e-4, or span more than a factor of 1000. Where attograd differs: a float tensor whose values
+// are all integers still prints four decimals (PyTorch writes "1."), and the dtype is written
+// "float64", not "torch.float64".
 
 namespace {
+
+constexpr int64_t kLineWidth = 80;   // characters per printed line
+constexpr int64_t kThreshold = 1000; // more elements than this are summarised
+constexpr int64_t kEdgeItems = 3;    // entries shown at each end of a summarised dim
 
 std::string format_element(double v, DType dtype, bool scientific) {
   char buf[64];
@@ -159,33 +174,62 @@ std::string format_element(double v, DType dtype, bool scientific) {
   return buf;
 }
 
-void print_dims(std::ostream& os, const std::vector<std::string>& cells, const Shape& shape,
-                size_t width, size_t dim, int64_t& next, int indent) {
-  const int64_t n = shape[dim];
-  os << '[';
-  // Long dims show their first and last three entries, as PyTorch does past 1000 elements.
-  const bool summarise = cells.size() > 1000 && n > 6;
+// Whether a dim of size n is cut to its edges.
+bool cut(int64_t n, bool summarise) { return summarise && n > 2 * kEdgeItems; }
+
+// The indices of a dim that are printed, with -1 where "..." goes.
+std::vector<int64_t> shown_indices(int64_t n, bool summarise) {
+  std::vector<int64_t> out;
   for (int64_t i = 0; i < n; ++i) {
-    if (summarise && i == 3) {
-      os << (dim + 1 == shape.size() ? "..., " : "...,\n" + std::string(indent + 1, ' '));
-      // Skip the elements we do not print.
-      int64_t skipped = 1;
-      for (size_t d = dim + 1; d < shape.size(); ++d) skipped *= shape[d];
-      next += skipped * (n - 6);
-      i = n - 3;
+    if (cut(n, summarise) && i == kEdgeItems) {
+      out.push_back(-1);
+      i = n - kEdgeItems;
     }
-    if (dim + 1 == shape.size()) {
-      const std::string& cell = cells[static_cast<size_t>(next++)];
-      os << std::string(width - cell.size(), ' ') << cell;
+    out.push_back(i);
+  }
+  return out;
+}
+
+// Prints the sub-tensor of dims [dim, ndim) whose first element is cells[first], its rows
+// indented by `indent` (the column after its opening bracket, less one).
+// "," then `newlines` line breaks, then the indent of the next row.
+std::string row_separator(size_t newlines, int64_t indent) {
+  std::string separator = ",";
+  separator.append(newlines, '\n');
+  separator.append(static_cast<size_t>(indent + 1), ' ');
+  return separator;
+}
+
+// Prints the sub-tensor of dims [dim, ndim) whose first element is cells[first], its rows
+// indented by `indent` (the column after its opening bracket, less one).
+std::string print_dims(const std::vector<std::string>& cells, const Shape& shape, size_t width,
+                       bool summarise, size_t dim, int64_t first, int64_t indent) {
+  const bool innermost = dim + 1 == shape.size();
+  int64_t inner = 1;
+  for (size_t d = dim + 1; d < shape.size(); ++d) inner *= shape[d];
+  std::vector<std::string> parts;
+  for (int64_t i : shown_indices(shape[dim], summarise)) {
+    if (i < 0) {
+      // " ..." keeps the column rhythm of a row: joined by ", " it reads "2,  ..., 97".
+      parts.push_back(innermost ? " ..." : "...");
+    } else if (innermost) {
+      const std::string& cell = cells[static_cast<size_t>(first + i)];
+      parts.push_back(std::string(width - cell.size(), ' ') + cell);
     } else {
-      print_dims(os, cells, shape, width, dim + 1, next, indent + 1);
-    }
-    if (i + 1 < n) {
-      if (dim + 1 == shape.size()) os << ", ";
-      else os << ',' << std::string(shape.size() - dim - 1, '\n') << std::string(indent + 1, ' ');
+      parts.push_back(print_dims(cells, shape, width, summarise, dim + 1, first + i * inner, indent + 1));
     }
   }
-  os << ']';
+  // A row holds as many elements (each its width plus ", ") as fit in the line. Matrices
+  // inside a 3-d tensor are separated by a blank line, and so on up.
+  const int64_t per_line =
+      innermost ? std::max<int64_t>(1, (kLineWidth - indent) / static_cast<int64_t>(width + 2)) : 1;
+  const std::string separator = row_separator(innermost ? 1 : shape.size() - dim - 1, indent);
+  std::string out = "[";
+  for (size_t k = 0; k < parts.size(); ++k) {
+    if (k > 0) out += static_cast<int64_t>(k) % per_line == 0 ? separator : std::string(", ");
+    out += parts[k];
+  }
+  return out + "]";
 }
 
 }  // namespace
@@ -193,20 +237,35 @@ void print_dims(std::ostream& os, const std::vector<std::string>& cells, const S
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   const std::vector<double> values = to_vector<double>();
-  bool scientific = false;
-  double max_abs = 0.0, min_abs = INFINITY;
-  for (double v : values)
-    if (std::isfinite(v) && v != 0.0) {
-      max_abs = std::max(max_abs, std::fabs(v));
-      min_abs = std::min(min_abs, std::fabs(v));
+  const bool summarise = numel() > kThreshold;
+  // Which elements are printed: width and notation depend on those alone, as in PyTorch.
+  std::vector<bool> shown(values.size(), true);
+  if (summarise) {
+    std::vector<int64_t> index(shape().size(), 0);
+    for (size_t e = 0; e < values.size(); ++e) {
+      for (size_t d = 0; d < index.size() && shown[e]; ++d)
+        if (cut(shape()[d], true) && index[d] >= kEdgeItems && index[d] < shape()[d] - kEdgeItems)
+          shown[e] = false;
+      for (int64_t d = static_cast<int64_t>(index.size()) - 1; d >= 0; --d) {
+        if (++index[d] < shape()[d]) break;
+        index[d] = 0;
+      }
     }
-  if (is_floating(dtype()) && (max_abs >= 1e8 || (min_abs < 1e-4 && max_abs > 0))) scientific = true;
-  std::vector<std::string> cells;
+  }
+  double max_abs = 0.0, min_abs = INFINITY;
+  for (size_t e = 0; e < values.size(); ++e)
+    if (shown[e] && std::isfinite(values[e]) && values[e] != 0.0) {
+      max_abs = std::max(max_abs, std::fabs(values[e]));
+      min_abs = std::min(min_abs, std::fabs(values[e]));
+    }
+  const bool scientific = is_floating(dtype()) && max_abs > 0 &&
+                          (max_abs >= 1e8 || min_abs < 1e-4 || max_abs / min_abs > 1000.0);
+  std::vector<std::string> cells(values.size());
   size_t width = 0;
-  cells.reserve(values.size());
-  for (double v : values) {
-    cells.push_back(format_element(v, dtype(), scientific));
-    width = std::max(width, cells.back().size());
+  for (size_t e = 0; e < values.size(); ++e) {
+    if (!shown[e]) continue;
+    cells[e] = format_element(values[e], dtype(), scientific);
+    width = std::max(width, cells[e].size());
   }
   std::ostringstream os;
   os << "tensor(";
@@ -215,8 +274,7 @@ std::string Tensor::str() const {
   } else if (numel() == 0) {
     os << "[]";
   } else {
-    int64_t next = 0;
-    print_dims(os, cells, shape(), width, 0, next, 7);
+    os << print_dims(cells, shape(), width, summarise, 0, 0, 7);  // 7 = strlen("tensor(")
   }
   if (numel() == 0 && dim() > 1) os << ", size=" << shape();
   if (dtype() != kFloat32 && dtype() != kInt64 && dtype() != kBool) os << ", dtype=" << dtype();
