@@ -76,7 +76,14 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, std::string_view op_name) 
 
   const Shape batch_a(a.shape().begin(), a.shape().end() - 2);
   const Shape batch_b(b.shape().begin(), b.shape().end() - 2);
-  const Shape batch = broadcast_shapes(batch_a, batch_b, op_name);
+  Shape batch;
+  try {
+    batch = broadcast_shapes(batch_a, batch_b, op_name);
+  } catch (const Error&) {
+    // Name the operands, not just their batch parts: "(2) and (3)" alone would puzzle.
+    throw Error(op_name, "batch dims do not broadcast: a is ", a_in.shape(), ", b is ",
+                b_in.shape(), " (batch ", batch_a, " vs ", batch_b, ")");
+  }
   Shape out_shape = batch;
   out_shape.push_back(M);
   out_shape.push_back(N);
