@@ -1,0 +1,163 @@
+// thread_pool_test.cpp: parallel_for and the reproducibility rule. Chunk boundaries depend
+// only on (begin, end, grain), so every kernel gives the same bits with 1, 2 or 3 threads:
+// elementwise ops, reductions, softmax, matmul and random draws are checked here bit for bit.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include "autograd/ops.h"
+#include "tensor/random.h"
+#include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
+
+namespace {
+
+using namespace ag;
+
+// Restores the thread count a test found, whatever it sets in between.
+class ThreadCountRestorer {
+ public:
+  ThreadCountRestorer() : saved_(get_num_threads()) {}
+  ~ThreadCountRestorer() { set_num_threads(saved_); }
+
+ private:
+  int saved_;
+};
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ca = a.contiguous(), cb = b.contiguous();
+  return std::memcmp(ca.raw_data(), cb.raw_data(), ca.numel() * element_size(ca.dtype())) == 0;
+}
+
+// Runs make() with 1 thread, then 2 and 3, and checks every result has the same bits.
+template <typename Make>
+void expect_same_bits_for_any_thread_count(Make make, const char* what) {
+  ThreadCountRestorer restore;
+  set_num_threads(1);
+  const Tensor reference = make();
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    EXPECT_TRUE(same_bits(make(), reference)) << what << " with " << threads << " threads";
+  }
+}
+
+TEST(ThreadPoolTest, ParallelForCoversEveryIndexOnceInFixedChunks) {
+  ThreadCountRestorer restore;
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    EXPECT_EQ(get_num_threads(), threads);
+    std::vector<std::atomic<int>> hits(1000);
+    std::mutex mutex;
+    std::set<std::pair<int64_t, int64_t>> chunks;
+    parallel_for(0, 1000, 64, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) hits[i]++;
+      std::lock_guard<std::mutex> lock(mutex);
+      chunks.insert({b, e});
+    });
+    for (const auto& h : hits) ASSERT_EQ(h.load(), 1);
+    EXPECT_EQ(chunks.size(), 16u);  // ceil(1000 / 64), whatever the thread count
+    EXPECT_TRUE(chunks.count({960, 1000}));
+  }
+}
+
+TEST(ThreadPoolTest, EmptyRangesAndTinyGrainsAreFine) {
+  int calls = 0;
+  parallel_for(5, 5, 10, [&](int64_t, int64_t) { ++calls; });
+  EXPECT_EQ(calls, 0);
+  std::atomic<int64_t> total{0};
+  parallel_for(0, 100, 0, [&](int64_t b, int64_t e) { total += e - b; });  // grain 0 acts as 1
+  EXPECT_EQ(total.load(), 100);
+}
+
+TEST(ThreadPoolTest, AnExceptionInAChunkIsRethrownToTheCaller) {
+  ThreadCountRestorer restore;
+  set_num_threads(2);
+  EXPECT_THROW(parallel_for(0, 100, 1, [](int64_t b, int64_t) {
+                 if (b == 57) throw std::runtime_error("chunk 57");
+               }),
+               std::runtime_error);
+  // The pool still works afterwards.
+  std::atomic<int> n{0};
+  parallel_for(0, 10, 1, [&](int64_t, int64_t) { ++n; });
+  EXPECT_EQ(n.load(), 10);
+}
+
+TEST(ThreadPoolTest, NestedParallelForRunsInlineOnTheCallingThread) {
+  ThreadCountRestorer restore;
+  set_num_threads(2);
+  std::atomic<int> inner_chunks{0}, inner_on_other_thread{0};
+  parallel_for(0, 4, 1, [&](int64_t, int64_t) {
+    EXPECT_TRUE(in_parallel_region());
+    const auto outer = std::this_thread::get_id();
+    parallel_for(0, 8, 1, [&](int64_t, int64_t) {
+      ++inner_chunks;
+      if (std::this_thread::get_id() != outer) ++inner_on_other_thread;
+    });
+  });
+  EXPECT_EQ(inner_chunks.load(), 32);
+  EXPECT_EQ(inner_on_other_thread.load(), 0);
+  EXPECT_FALSE(in_parallel_region());
+}
+
+TEST(ThreadPoolTest, ManyShortJobsFromTwoCallerThreadsAllComplete) {
+  // Back-to-back jobs stress the hand-over between one job and the next: a worker that wakes
+  // late must never run a chunk of the wrong job or count it twice.
+  ThreadCountRestorer restore;
+  set_num_threads(3);
+  std::atomic<int64_t> total{0};
+  auto hammer = [&] {
+    for (int job = 0; job < 2000; ++job)
+      parallel_for(0, 4, 1, [&](int64_t b, int64_t e) { total += e - b; });
+  };
+  std::thread other(hammer);
+  hammer();
+  other.join();
+  EXPECT_EQ(total.load(), 2 * 2000 * 4);
+}
+
+TEST(ThreadPoolTest, ElementwiseIsBitwiseIdenticalForAnyThreadCount) {
+  manual_seed(0);
+  const Tensor a = randn({5, 70001}), b = randn({70001});
+  expect_same_bits_for_any_thread_count([&] { return (a * b + a.exp()).tanh(); }, "elementwise");
+  expect_same_bits_for_any_thread_count([&] { return gelu(a.t(), "tanh"); }, "strided gelu");
+}
+
+TEST(ThreadPoolTest, ReductionsAreBitwiseIdenticalForAnyThreadCount) {
+  manual_seed(1);
+  const Tensor x = randn({300, 1001});
+  expect_same_bits_for_any_thread_count([&] { return x.sum({1}); }, "row sums");
+  expect_same_bits_for_any_thread_count([&] { return x.sum({0}); }, "column sums");
+  expect_same_bits_for_any_thread_count([&] { return x.sum(); }, "total");
+  expect_same_bits_for_any_thread_count([&] { return x.t().mean({0}); }, "strided mean");
+  expect_same_bits_for_any_thread_count([&] { return amax(x, {1}); }, "max");
+  expect_same_bits_for_any_thread_count([&] { return x.var({1}); }, "var");
+}
+
+TEST(ThreadPoolTest, SoftmaxIsBitwiseIdenticalForAnyThreadCount) {
+  manual_seed(2);
+  const Tensor x = randn({500, 257});
+  expect_same_bits_for_any_thread_count([&] { return x.softmax(-1); }, "softmax");
+  expect_same_bits_for_any_thread_count([&] { return x.log_softmax(0); }, "log_softmax dim 0");
+  expect_same_bits_for_any_thread_count([&] { return x.logsumexp(1); }, "logsumexp");
+}
+
+TEST(ThreadPoolTest, MatmulIsBitwiseIdenticalForAnyThreadCount) {
+  manual_seed(3);
+  const Tensor a = randn({12, 65, 47}), b = randn({12, 47, 33}), w = randn({47, 129});
+  expect_same_bits_for_any_thread_count([&] { return matmul(a, b); }, "batched matmul");
+  expect_same_bits_for_any_thread_count([&] { return matmul(a, w); }, "folded matmul");
+  expect_same_bits_for_any_thread_count([&] { return matmul(a.transpose(-1, -2), a); }, "transposed");
+}
+
+TEST(ThreadPoolTest, RandomDrawsAreBitwiseIdenticalForAnyThreadCount) {
+  expect_same_bits_for_any_thread_count([] { manual_seed(4); return randn({100003}); }, "randn");
+  expect_same_bits_for_any_thread_count([] { manual_seed(4); return rand({100003}, kFloat64); }, "rand");
+}
+
+}  // namespace
