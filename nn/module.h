@@ -94,7 +94,10 @@ class ModuleList : public Module {
  public:
   template <typename M>
   std::shared_ptr<M> push_back(std::shared_ptr<M> module) {
-    return register_module(std::to_string(modules_.size()), push(module));
+    // Name first, in its own statement: function arguments are evaluated in an unspecified
+    // order, and GCC pushed before naming, so the first module was called "1".
+    const std::string name = std::to_string(modules_.size());
+    return register_module(name, push(module));
   }
   size_t size() const { return modules_.size(); }
   const std::shared_ptr<Module>& operator[](size_t i) const { return modules_.at(i); }
