@@ -62,7 +62,10 @@ class ThreadPool {
     wake_.notify_all();
     work_on_chunks();
     std::unique_lock<std::mutex> lock(mutex_);
-    finished_.wait(lock, [&] { return done_chunks_ == job_chunks_; });
+    // Wait for the chunks and also for every worker that joined this job to leave it: a worker
+    // still inside work_on_chunks() would otherwise read the next job's fields while the next
+    // run() writes them, and could take a chunk of that job twice.
+    finished_.wait(lock, [&] { return done_chunks_ == job_chunks_ && active_workers_ == 0; });
     job_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
@@ -88,8 +91,11 @@ class ThreadPool {
         if (stopping_) return;
         seen = generation_;
         if (job_ == nullptr) continue;
+        ++active_workers_;  // joined under the lock, so run() cannot return past us
       }
       work_on_chunks();
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (--active_workers_ == 0) finished_.notify_all();
     }
   }
 
@@ -130,6 +136,7 @@ class ThreadPool {
   int64_t job_begin_ = 0, job_end_ = 0, job_grain_ = 1, job_chunks_ = 0;
   std::atomic<int64_t> next_chunk_{0};
   int64_t done_chunks_ = 0;
+  int active_workers_ = 0;  // workers inside work_on_chunks() for the current job
   std::exception_ptr error_;
 };
 
