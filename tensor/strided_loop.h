@@ -9,6 +9,7 @@
 #include <array>
 #include <cstdint>
 
+#include "tensor/error.h"
 #include "tensor/shape.h"
 #include "tensor/thread_pool.h"
 
@@ -16,6 +17,10 @@ namespace ag::kernels {
 
 // Elements per parallel chunk: big enough that waking a thread pays off.
 inline constexpr int64_t kElementwiseGrain = 32768;
+
+// The multi-index lives in a fixed array; creation refuses more dims (see creation.cpp), but a
+// view can still have more, so a layout that stays wider after merging is refused here.
+inline constexpr size_t kMaxLoopDims = 16;
 
 template <size_t N>
 struct StridedLayout {
@@ -41,6 +46,10 @@ struct StridedLayout {
       shape.push_back(1);
       for (size_t k = 0; k < N; ++k) strides[k].push_back(0);
     }
+    if (shape.size() > kMaxLoopDims)
+      throw Error("elementwise", "a tensor of shape ", full_shape, " is laid out in ", shape.size(),
+                  " dims that cannot be merged; at most ", kMaxLoopDims,
+                  " are supported (call contiguous() on a view with fewer dims first)");
   }
 };
 
@@ -52,7 +61,7 @@ void for_each_run(const StridedLayout<N>& layout, int64_t begin, int64_t end, Bo
   std::array<int64_t, N> inner_strides;
   for (size_t k = 0; k < N; ++k) inner_strides[k] = layout.strides[k][ndim - 1];
   // Multi-index of `begin`, and each operand's offset there.
-  std::array<int64_t, 16> index{};
+  std::array<int64_t, kMaxLoopDims> index{};
   std::array<int64_t, N> offsets{};
   int64_t rest = begin;
   for (int64_t d = ndim - 1; d >= 0; --d) {

@@ -215,4 +215,20 @@ TEST(ElementwiseTest, CastConvertsBetweenDtypes) {
   EXPECT_EQ(from_vector<bool>({true, false}, {2}).to(kFloat64).to_vector<double>(), (std::vector<double>{1, 0}));
 }
 
+TEST(ElementwiseTest, TooManyUnmergeableDimsRaiseInsteadOfOverflowing) {
+  // The strided loop keeps a multi-index of at most 16 dims. 17 dims of size 2 in reversed
+  // order cannot be merged (no dim steps over the next as a run), so they must be refused.
+  Shape shape(17, 2);
+  std::vector<int64_t> reversed;
+  for (int64_t d = 16; d >= 0; --d) reversed.push_back(d);
+  const Tensor flat = zeros({int64_t{1} << 17});
+  Tensor merged = flat.view(shape);
+  merged.fill_(1.0);  // one run after merging
+  EXPECT_EQ(flat.sum().item<float>(), float(1 << 17));
+  Tensor unmergeable = flat.view(shape).permute(reversed);
+  EXPECT_THROW(unmergeable.fill_(2.0), Error);
+  EXPECT_THROW((void)unmergeable.exp(), Error);
+  EXPECT_EQ(flat.sum().item<float>(), float(1 << 17));  // nothing was written
+}
+
 }  // namespace
