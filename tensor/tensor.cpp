@@ -96,8 +96,23 @@ template std::vector<int> Tensor::to_vector<int>() const;
 
 // ---- in-place writes ----------------------------------------------------------------------
 
+namespace {
+// An expanded view reads one memory slot as several elements. Writing through it would store
+// several values into that slot, and which one survives would depend on the order the threads
+// write in; PyTorch refuses such writes too. (Only the stride-0 form is detected: it is the
+// one views produce, and the check costs nothing.)
+void check_no_internal_overlap(const Tensor& t, std::string_view op) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.stride(d) == 0 && t.size(d) > 1)
+      throw Error(op, "cannot write in place into a tensor of shape ", t.shape(), " with strides ",
+                  t.strides(), ": several of its elements share one memory location (an "
+                  "expanded view); clone() it first");
+}
+}  // namespace
+
 Tensor& Tensor::fill_(double value) {
   check_inplace_allowed(*this, "fill_");
+  check_no_internal_overlap(*this, "fill_");
   kernels::copy_into(*this, full({}, value, dtype()));
   storage()->bump_version();
   return *this;
@@ -105,6 +120,7 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_inplace_allowed(*this, "copy_");
+  check_no_internal_overlap(*this, "copy_");
   if (!src.defined()) throw Error("copy_", "the source tensor is undefined");
   if (broadcast_shapes(src.shape(), shape(), "copy_") != shape())
     throw Error("copy_", "source shape ", src.shape(), " does not broadcast to ", shape());
@@ -115,6 +131,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
   check_inplace_allowed(*this, "add_");
+  check_no_internal_overlap(*this, "add_");
   if (other.dtype() != dtype())
     throw Error("add_", "dtype mismatch: this is ", dtype(), ", other is ", other.dtype());
   const Tensor scaled = alpha == 1.0 ? other : kernels::affine(other, alpha, 0.0);
@@ -128,6 +145,7 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 
 Tensor& Tensor::mul_(double factor) {
   check_inplace_allowed(*this, "mul_");
+  check_no_internal_overlap(*this, "mul_");
   kernels::copy_into(*this, kernels::affine(*this, factor, 0.0));
   storage()->bump_version();
   return *this;
@@ -135,6 +153,7 @@ Tensor& Tensor::mul_(double factor) {
 
 Tensor& Tensor::masked_fill_(const Tensor& mask, double value) {
   check_inplace_allowed(*this, "masked_fill_");
+  check_no_internal_overlap(*this, "masked_fill_");
   kernels::copy_into(*this, kernels::masked_fill(*this, mask, value, "masked_fill_"));
   storage()->bump_version();
   return *this;

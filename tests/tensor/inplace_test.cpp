@@ -52,4 +52,21 @@ TEST(InPlaceTest, ReturnsItselfForChaining) {
   EXPECT_EQ(x.to_vector<float>(), (std::vector<float>{3, 3}));
 }
 
+TEST(InPlaceTest, WritesIntoAnExpandedViewAreRefused) {
+  // Three elements of the view share one memory slot: which value would win depends on the
+  // order the threads happen to write in, so this is an error (as in PyTorch), not a race.
+  Tensor row = zeros({1, 4}, kFloat64);
+  Tensor expanded = row.expand({3, 4});
+  EXPECT_THROW(expanded.copy_(ones({3, 4}, kFloat64)), Error);
+  EXPECT_THROW(expanded.fill_(1.0), Error);
+  EXPECT_THROW(expanded.add_(ones({3, 4}, kFloat64)), Error);
+  EXPECT_THROW(expanded.mul_(2.0), Error);
+  EXPECT_THROW(expanded.masked_fill_(ones({4}, kBool), 1.0), Error);
+  EXPECT_EQ(row.to_vector<double>(), std::vector<double>(4, 0.0));
+  // A size-1 dim with stride 0 addresses one element once: fine.
+  Tensor single = zeros({1}, kFloat64).expand({1, 1});
+  single.fill_(2.0);
+  EXPECT_EQ(single.item<double>(), 2.0);
+}
+
 }  // namespace
