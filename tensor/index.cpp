@@ -1,6 +1,8 @@
 // index.cpp: cat, index_select / index_add_ and gather / scatter_add_: the kernels that move
 // whole rows or single elements by index. Every index is checked against the size it indexes
 // before anything is written, so a bad token id is an Error naming the id, never a stray read.
+#include <algorithm>
+
 #include "tensor/kernels.h"
 #include "tensor/thread_pool.h"
 
@@ -62,6 +64,10 @@ Tensor index_select(const Tensor& x, int64_t dim_in, const Tensor& index) {
     throw Error("index_select", "the index must be 1-d, got shape ", index.shape());
   const int64_t dim = normalize_dim(dim_in, x.dim(), "index_select");
   const int64_t size = x.dim() ? x.size(dim) : 1;
+  // A 0-d result has room for one element: selecting it twice has no shape to go into.
+  if (x.dim() == 0 && index.numel() != 1)
+    throw Error("index_select", "a 0-d input has one element to select, so the index must hold "
+                "exactly one, got ", index.numel(), " (index shape ", index.shape(), ")");
   check_indices_in_range(index, size, "index_select");
   Shape out_shape = x.shape();
   if (x.dim()) out_shape[dim] = index.numel();
@@ -96,6 +102,9 @@ void index_add_(const Tensor& out, int64_t dim_in, const Tensor& index, const Te
   if (!out.is_contiguous()) throw Error("index_add_", "the destination must be contiguous");
   const int64_t dim = normalize_dim(dim_in, out.dim(), "index_add_");
   const int64_t size = out.dim() ? out.size(dim) : 1;
+  if (src.numel() != index.numel() * out.numel() / std::max<int64_t>(size, 1))
+    throw Error("index_add_", "src of shape ", src.shape(), " does not hold one row per index (",
+                index.numel(), " indices) of a destination of shape ", out.shape());
   check_indices_in_range(index, size, "index_add_");
   const Tensor sc = contiguous(src);
   const Tensor idx = contiguous(index);

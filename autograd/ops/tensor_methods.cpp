@@ -21,8 +21,9 @@ Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
 Tensor Tensor::permute(const std::vector<int64_t>& dims) const { return ag::permute(*this, dims); }
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const { return ag::transpose(*this, dim0, dim1); }
 Tensor Tensor::t() const {
-  if (dim() != 2) throw Error("t", "expects a 2-d tensor, got shape ", shape());
-  return ag::transpose(*this, 0, 1);
+  // As torch.t: a vector or a scalar has nothing to swap and comes back as it is.
+  if (dim() > 2) throw Error("t", "expects a tensor with at most 2 dims, got shape ", shape());
+  return dim() < 2 ? *this : ag::transpose(*this, 0, 1);
 }
 Tensor Tensor::unsqueeze(int64_t dim) const { return ag::unsqueeze(*this, dim); }
 Tensor Tensor::squeeze(int64_t dim) const { return ag::squeeze(*this, dim); }

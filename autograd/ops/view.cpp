@@ -192,11 +192,14 @@ Tensor expand(const Tensor& x, const Shape& shape_in) {
   Strides strides(shape.size(), 0);
   for (size_t d = 0; d < shape.size(); ++d) {
     if (d < lead) {
-      if (shape[d] < 0) throw Error("expand", "a new leading dim cannot be -1: ", shape_in);
+      if (shape[d] < 0)
+        throw Error("expand", "a new leading dim needs a size (not ", shape[d], "): ", shape_in,
+                    " for an input of shape ", x.shape());
       continue;
     }
     const int64_t have = x.shape()[d - lead];
     if (shape[d] == -1) shape[d] = have;
+    if (shape[d] < 0) throw Error("expand", "invalid size ", shape[d], " in shape ", shape_in);
     if (have == shape[d]) strides[d] = x.strides()[d - lead];
     else if (have != 1)
       throw Error("expand", "cannot expand shape ", x.shape(), " to ", shape_in, ": dim ", d,

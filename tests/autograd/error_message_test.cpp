@@ -155,6 +155,17 @@ TEST(ErrorMessageTest, InPlaceWriteToATensorThatRequiresGrad) {
   EXPECT_TRUE(RaisesMentioning([&] { w.fill_(1.0); }, "fill_", {"requires grad", "NoGradGuard"}));
 }
 
+TEST(ErrorMessageTest, SizesThatMakeNoSense) {
+  EXPECT_TRUE(RaisesMentioning([] { (void)f64({1, 3}).expand({-2, 3}); }, "expand", {"-2"}));
+  EXPECT_TRUE(RaisesMentioning([] { (void)f64({3}).expand({-1, 3}); }, "expand", {"-1"}));
+  // A 0-d tensor has one row to select: index_select may pick it once, not twice.
+  EXPECT_TRUE(RaisesMentioning(
+      [] { (void)index_select(f64({}), 0, from_vector<int64_t>({0, 0}, {2})); }, "index_select",
+      {"0-d", "2"}));
+  EXPECT_EQ(index_select(scalar_tensor(4.0, kFloat64), 0, from_vector<int64_t>({0}, {1})).item<double>(), 4.0);
+  EXPECT_TRUE(RaisesMentioning([] { (void)f64({2, 2, 2}).t(); }, "t", {"(2, 2, 2)"}));
+}
+
 TEST(ErrorMessageTest, OtherCallerMistakes) {
   EXPECT_TRUE(RaisesMentioning([] { (void)f64({2, 2}).item(); }, "item", {"(2, 2)"}));
   EXPECT_TRUE(RaisesMentioning([] { (void)f64({3}).var({0}, true).sum(); (void)f64({1}).var({0}); },

@@ -130,6 +130,14 @@ TEST(ViewTest, ExpandGrowsOnlySizeOneDimsAndAddsLeadingOnes) {
   EXPECT_EQ(x.expand_as(zeros({3, 2})).shape(), Shape({3, 2}));
 }
 
+TEST(ViewTest, TransposeOfAVectorOrScalarIsItself) {
+  // As torch.t: tensors with fewer than 2 dims come back unchanged.
+  const Tensor v = arange(0, 3, 1, kFloat64);
+  EXPECT_EQ(v.t().shape(), Shape({3}));
+  EXPECT_EQ(scalar_tensor(1.0).t().dim(), 0);
+  EXPECT_EQ(zeros({2, 3}).t().shape(), Shape({3, 2}));
+}
+
 TEST(ViewTest, SliceClampsLikePython) {
   const Tensor x = arange(0, 5, 1, kFloat64);
   EXPECT_EQ(x.slice(0, 3, 100).to_vector<double>(), (std::vector<double>{3, 4}));
