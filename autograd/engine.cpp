@@ -41,7 +41,11 @@ Tensor add_grads(const Tensor& a, const Tensor& b) {
 
 void accumulate_into_leaf(AutogradMeta& meta, const Tensor& g, bool create_graph) {
   if (create_graph) {
-    meta.grad = meta.grad.defined() ? meta.grad + g : g;
+    // A g that is part of a graph must stay as it is (its graph is the point); any other g
+    // may be an expanded view or the caller's own tensor, and the next accumulation writes
+    // into .grad in place, so it is copied like the first gradient below.
+    if (meta.grad.defined()) meta.grad = meta.grad + g;
+    else meta.grad = g.grad_fn() ? g : kernels::copy(g);
     return;
   }
   NoGradGuard no_grad;

@@ -85,6 +85,22 @@ TEST(HigherOrderTest, SecondDerivativeThroughOpsThatSaveTheirOutput) {
   }
 }
 
+TEST(HigherOrderTest, CreateGraphNeverStoresAnAliasAsALeafsGrad) {
+  // With create_graph, x.sum()'s gradient is ones expanded to x's shape (stride 0); stored as
+  // x.grad, the next accumulation would write three values into its one memory slot.
+  Tensor x = zeros({3}, kFloat64).requires_grad_();
+  x.sum().backward({}, false, /*create_graph=*/true);
+  (x * from_vector<double>({1, 2, 3}, {3})).sum().backward();
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{2, 3, 4}));
+  // Nor the caller's own gradient tensor: clone's backward passes dy straight through.
+  Tensor z = zeros({2}, kFloat64).requires_grad_();
+  const Tensor g = from_vector<double>({5, 6}, {2});
+  z.clone().backward(g, false, /*create_graph=*/true);
+  z.clone().backward(g);
+  EXPECT_EQ(g.to_vector<double>(), (std::vector<double>{5, 6}));
+  EXPECT_EQ(z.grad().to_vector<double>(), (std::vector<double>{10, 12}));
+}
+
 TEST(HigherOrderTest, UnusedInputsAreAnErrorUnlessAllowed) {
   Tensor x = vec({1, 2}).requires_grad_();
   Tensor unused = vec({3}).requires_grad_();
