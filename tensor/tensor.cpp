@@ -124,7 +124,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
   if (!src.defined()) throw Error("copy_", "the source tensor is undefined");
   if (broadcast_shapes(src.shape(), shape(), "copy_") != shape())
     throw Error("copy_", "source shape ", src.shape(), " does not broadcast to ", shape());
-  kernels::copy_into(*this, src.dtype() == dtype() ? src : kernels::cast(src, dtype()));
+  // A source sharing our storage (x.copy_(x.t()), a shifted narrow) could be overwritten
+  // before it is read; read it into a copy first, as memmove does.
+  Tensor source = src.dtype() == dtype() ? src : kernels::cast(src, dtype());
+  if (source.storage() == storage()) source = kernels::copy(source);
+  kernels::copy_into(*this, source);
   storage()->bump_version();
   return *this;
 }

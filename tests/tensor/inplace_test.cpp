@@ -30,6 +30,17 @@ TEST(InPlaceTest, CopyBroadcastsAndConvertsTheSource) {
   EXPECT_THROW(x.copy_(zeros({3, 3}, kFloat64)), Error);
 }
 
+TEST(InPlaceTest, CopyFromAnOverlappingViewOfItself) {
+  // x.copy_(x.t()) must read the source before overwriting it: element (0, 1) is written
+  // before (1, 0) is read, and both are the same memory as the source's (1, 0) and (0, 1).
+  Tensor x = from_vector<double>({1, 2, 3, 4}, {2, 2});
+  x.copy_(x.t());
+  EXPECT_EQ(x.to_vector<double>(), (std::vector<double>{1, 3, 2, 4}));
+  Tensor y = arange(0, 5, 1, kFloat64);
+  y.narrow(0, 1, 4).copy_(y.narrow(0, 0, 4));  // a shift by one, like memmove
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{0, 0, 1, 2, 3}));
+}
+
 TEST(InPlaceTest, AddScalesItsOperand) {
   Tensor x = ones({2, 2}, kFloat64);
   x.add_(from_vector<double>({1, 2}, {2}), -2.0);

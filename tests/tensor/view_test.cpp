@@ -3,6 +3,9 @@
 // contiguous copy only when no view can express the result.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
+
 #include "autograd/ops.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
@@ -144,6 +147,65 @@ TEST(ViewTest, SliceClampsLikePython) {
   EXPECT_EQ(x.slice(0, -100, 2).to_vector<double>(), (std::vector<double>{0, 1}));
   EXPECT_EQ(x.slice(0, 4, 2).numel(), 0);
   EXPECT_EQ(x.slice(0, 0, 5, 3).to_vector<double>(), (std::vector<double>{0, 3}));
+}
+
+// A random strided layout over a fresh base: permuted, stepped, narrowed, expanded.
+Tensor random_layout(std::mt19937& rng) {
+  auto pick = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
+  Shape shape;
+  const int64_t ndim = pick(1, 4);
+  for (int64_t d = 0; d < ndim; ++d) shape.push_back(pick(1, 4));
+  Tensor x = arange(0, static_cast<double>(shape.numel()), 1, kFloat64).view(shape);
+  for (int step = 0; step < 3; ++step) {
+    const int64_t d = pick(0, x.dim() - 1);
+    switch (pick(0, 4)) {
+      case 0: x = x.transpose(d, pick(0, x.dim() - 1)); break;
+      case 1: x = x.slice(d, pick(0, 1), x.size(d), pick(1, 2)); break;
+      case 2: x = x.unsqueeze(pick(0, x.dim())); break;
+      case 3: if (x.size(d) == 1) { Shape to = x.shape(); to[d] = pick(1, 3); x = x.expand(to); } break;
+      case 4: if (x.dim() > 1 && x.size(d) > 1) x = x.select(d, pick(0, x.size(d) - 1)); break;
+    }
+  }
+  return x;
+}
+
+// A random shape with the same number of elements (sizes from its factors, plus some 1s).
+Shape random_target(int64_t numel, std::mt19937& rng) {
+  Shape out;
+  int64_t rest = numel;
+  for (int64_t f = 2; f <= rest; ++f)
+    while (rest % f == 0) { out.push_back(f); rest /= f; }
+  std::shuffle(out.begin(), out.end(), rng);
+  Shape merged;
+  for (int64_t f : out) {
+    if (!merged.empty() && rng() % 2) merged.back() *= f;
+    else merged.push_back(f);
+  }
+  if (numel == 0) merged = {0};
+  while (rng() % 3 == 0) merged.insert(merged.begin() + rng() % (merged.size() + 1), 1);
+  return merged;
+}
+
+TEST(ViewTest, ViewAndReshapeOfRandomLayoutsReadTheSameElementsAsACopy) {
+  std::mt19937 rng(12345);
+  int viewed = 0;
+  for (int trial = 0; trial < 2000; ++trial) {
+    const Tensor x = random_layout(rng);
+    const Shape target = random_target(x.numel(), rng);
+    const std::vector<double> want = x.contiguous().to_vector<double>();
+    const Tensor r = x.reshape(target);
+    ASSERT_EQ(r.shape(), target);
+    ASSERT_EQ(r.to_vector<double>(), want) << x.shape() << " strides " << x.strides() << " -> " << target;
+    try {
+      const Tensor v = x.view(target);
+      ++viewed;
+      ASSERT_EQ(v.storage(), x.storage());
+      ASSERT_EQ(v.to_vector<double>(), want) << x.shape() << " strides " << x.strides() << " -> " << target;
+    } catch (const Error&) {
+      // Not every layout is viewable; reshape above copied instead.
+    }
+  }
+  EXPECT_GT(viewed, 500);  // most random layouts still split or merge in place
 }
 
 }  // namespace
