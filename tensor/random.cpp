@@ -24,8 +24,9 @@ std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint3
 }
 
 std::array<uint32_t, 4> Generator::block(uint64_t block) const {
+  const uint64_t seed = seed_.load(std::memory_order_relaxed);
   return philox4x32({static_cast<uint32_t>(block), static_cast<uint32_t>(block >> 32), 0, 0},
-                    {static_cast<uint32_t>(seed_), static_cast<uint32_t>(seed_ >> 32)});
+                    {static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32)});
 }
 
 double Generator::uniform() {

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <mutex>
 
 namespace ag {
 
@@ -23,19 +25,37 @@ inline double uniform_from_bits(uint32_t hi, uint32_t lo) {
 }
 
 // A stream of random numbers: number i is drawn from philox(counter = (offset + i), key = seed).
+//
+// Thread safety, as PyTorch's default generator: threads may draw at once (randn on two
+// threads, say). Each draw reserves its own blocks under a lock, so no number is handed out
+// twice; which thread gets which blocks depends on timing, so only single-threaded drawing is
+// reproducible. The lock is taken once per tensor, not per number: block() reads the seed
+// with a relaxed atomic load, so a kernel computing blocks in parallel pays nothing for it.
+// Reseeding while another thread draws is allowed but leaves unspecified which seed it used.
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) : seed_(seed) {}
+  Generator(const Generator&) = delete;  // a copy would replay the same numbers: share it
+  Generator& operator=(const Generator&) = delete;
 
-  void manual_seed(uint64_t seed) { seed_ = seed; offset_ = 0; }
-  uint64_t seed() const { return seed_; }
+  void manual_seed(uint64_t seed) { set_state(seed, 0); }
+  uint64_t seed() const { return seed_.load(std::memory_order_relaxed); }
   // How many Philox blocks have been used; together with seed() this is the whole state.
-  uint64_t offset() const { return offset_; }
-  void set_state(uint64_t seed, uint64_t offset) { seed_ = seed; offset_ = offset; }
+  uint64_t offset() const { return offset_.load(std::memory_order_relaxed); }
+  void set_state(uint64_t seed, uint64_t offset) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    seed_.store(seed, std::memory_order_relaxed);
+    offset_.store(offset, std::memory_order_relaxed);
+  }
 
   // Reserves n consecutive Philox blocks and returns the first one's counter; the caller
   // may compute them in any order (or in parallel) and gets the same numbers.
-  uint64_t reserve_blocks(uint64_t n) { const uint64_t first = offset_; offset_ += n; return first; }
+  uint64_t reserve_blocks(uint64_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const uint64_t first = offset_.load(std::memory_order_relaxed);
+    offset_.store(first + n, std::memory_order_relaxed);
+    return first;
+  }
 
   // Philox block `block` of this generator's stream (for kernels that reserved blocks).
   std::array<uint32_t, 4> block(uint64_t block) const;
@@ -46,8 +66,9 @@ class Generator {
   uint64_t next_u64();
 
  private:
-  uint64_t seed_ = 0;
-  uint64_t offset_ = 0;
+  std::mutex mutex_;  // makes (seed, offset) updates and reservations atomic
+  std::atomic<uint64_t> seed_{0};
+  std::atomic<uint64_t> offset_{0};
 };
 
 // The global generator behind randn, rand, randint, dropout and parameter init.
