@@ -32,14 +32,15 @@ class ThreadPool {
   explicit ThreadPool(int num_threads) { resize(num_threads); }
   ~ThreadPool() { stop_workers(); }
 
-  int num_threads() const { return num_threads_; }
+  // Read by every parallel_for, on any thread, while set_num_threads may be resizing: atomic.
+  int num_threads() const { return num_threads_.load(std::memory_order_relaxed); }
 
   void resize(int num_threads) {
     std::lock_guard<std::mutex> run_lock(run_mutex_);
     stop_workers();
-    num_threads_ = num_threads;
+    num_threads_.store(num_threads, std::memory_order_relaxed);
     stopping_ = false;
-    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+    for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { worker_loop(); });
   }
 
   void run(int64_t begin, int64_t end, int64_t grain,
@@ -124,7 +125,7 @@ class ThreadPool {
     if (done_chunks_ == job_chunks_) finished_.notify_all();
   }
 
-  int num_threads_ = 1;
+  std::atomic<int> num_threads_{1};
   std::vector<std::thread> workers_;
   std::mutex run_mutex_;
   std::mutex mutex_;
@@ -151,6 +152,10 @@ ThreadPool& pool() {
 void set_num_threads(int num_threads) {
   if (num_threads < 1)
     throw Error("set_num_threads", "the number of threads must be at least 1, got ", num_threads);
+  // Resizing waits for the job in flight, which would be the one calling us: a deadlock.
+  if (in_parallel_region())
+    throw Error("set_num_threads", "called from inside a parallel_for chunk; set the number of "
+                "threads before starting parallel work");
   if (num_threads != pool().num_threads()) pool().resize(num_threads);
 }
 

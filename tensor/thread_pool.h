@@ -13,7 +13,8 @@
 namespace ag {
 
 // Threads used by kernels (the caller counts as one). The default is AG_NUM_THREADS when set,
-// else every core. n < 1 is an Error.
+// else every core. n < 1 is an Error, and so is a call from inside a parallel_for chunk. Any
+// thread may call it at any time: a resize waits for the job in flight.
 void set_num_threads(int num_threads);
 int get_num_threads();
 
