@@ -8,7 +8,9 @@
 namespace ag::autograd {
 
 // Backpropagates grad_outputs[i] = dL/d outputs[i] through the graph. An undefined grad_output
-// is allowed for a one-element output and means 1.
+// is allowed for a one-element output and means 1. With create_graph, as in PyTorch, a leaf's
+// .grad then holds a graph that holds the leaf (a reference cycle that never frees by itself):
+// zero_grad() breaks it, and grad(..., create_graph=true) below never makes it.
 void backward(const TensorList& outputs, const TensorList& grad_outputs = {},
               bool retain_graph = false, bool create_graph = false);
 
