@@ -97,8 +97,12 @@ void micro_kernel(int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
     return;
   }
   // A right-edge tile: spill the accumulators, then touch only the n columns that exist.
+  // (The loops touching acc are fully unrolled: an acc indexed by a run-time value would have
+  // to live in memory instead of registers for the whole kernel.)
   alignas(32) T tile[M][kNr];
+#pragma GCC unroll 16
   for (int i = 0; i < M; ++i)
+#pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) Y::store(&tile[i][v * kLanes], acc[i][v]);
   for (int i = 0; i < M; ++i) {
     T* c_row = c + i * ldc;

@@ -14,6 +14,7 @@
 // tile with fewer than nr columns masks its loads and stores of C.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -99,23 +100,25 @@ void micro_kernel(int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
     b += b_rs;
   }
 
-  if (n == NV * kLanes) {
+  if (n == NV * kLanes) {  // a full tile: plain loads and stores
 #pragma GCC unroll 32
     for (int i = 0; i < M; ++i) {
-      T* c_row = c + i * ldc;
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) {
-        const Vec sum = accumulate ? Z::add(Z::load(c_row + v * kLanes), acc[i][v]) : acc[i][v];
-        Z::store(c_row + v * kLanes, sum);
+        T* c_v = c + i * ldc + v * kLanes;
+        Z::store(c_v, accumulate ? Z::add(Z::load(c_v), acc[i][v]) : acc[i][v]);
       }
     }
     return;
   }
-  // A right-edge tile: lanes past n are masked off, so C is neither read nor written there.
+  // A right-edge tile: loads and stores masked to the n columns that exist (a masked-off lane
+  // is neither read nor written). Fully unrolled, like every loop touching acc: an acc indexed
+  // by a run-time value would have to live in memory instead of registers.
+#pragma GCC unroll 4
   for (int v = 0; v < NV; ++v) {
-    const int64_t lanes = n - v * kLanes;
-    if (lanes <= 0) break;
-    const auto mask = static_cast<typename Z::Mask>(lanes >= kLanes ? ~0u : (1u << lanes) - 1u);
+    const int64_t lanes = std::clamp<int64_t>(n - v * kLanes, 0, kLanes);
+    const auto mask = static_cast<typename Z::Mask>((uint32_t{1} << lanes) - 1u);
+#pragma GCC unroll 32
     for (int i = 0; i < M; ++i) {
       T* c_v = c + i * ldc + v * kLanes;
       const Vec sum = accumulate ? Z::add(Z::mask_load(c_v, mask), acc[i][v]) : acc[i][v];

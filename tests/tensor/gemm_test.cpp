@@ -105,12 +105,15 @@ void expect_matches_reference(const std::string& kernel, const GemmCase& g, uint
 
 // Sizes that hit the edges: 1, primes, one below/at/above the micro-tiles (14 x 32 and 6 x 16
 // for float, 14 x 16 and 6 x 8 for double, 4 x 8 scalar), K past one pass (kc = 256 or 384),
-// N past one packed block (nc = 256 or 512), and the empty cases.
+// N past one packed block (nc = 256 or 512), and the empty cases. Most are small enough that
+// gemm reads A and B in place; the last two rows are big enough to be packed (op(A) and op(B)
+// over 512 KiB), with ragged edges on every side.
 const std::vector<std::array<int64_t, 3>> kAwkwardSizes = {
     {1, 1, 1},     {1, 7, 13},   {7, 1, 31},    {13, 31, 7},   {4, 8, 1},    {5, 9, 3},
     {6, 16, 16},   {13, 33, 5},  {14, 32, 64},  {15, 31, 17},  {28, 64, 9},  {29, 65, 67},
     {67, 67, 67},  {3, 47, 2},   {31, 17, 389}, {20, 530, 21}, {9, 9, 800},  {257, 129, 300},
     {0, 5, 7},     {5, 0, 7},    {5, 7, 0},     {0, 0, 0},
+    {29, 530, 390}, {3, 300, 500},
 };
 
 class GemmKernelTest : public ::testing::TestWithParam<std::string> {};
@@ -228,6 +231,8 @@ TEST_P(GemmKernelTest, SameBitsWithOneTwoOrThreeThreads) {
   }
   // Few rows, many columns: the split goes over column panels instead.
   expect_same_bits_for_1_2_3_threads<float>(GetParam(), {5, 2000, 500, false, false, false, 0});
+  // Small enough to be read in place, big enough to be split.
+  expect_same_bits_for_1_2_3_threads<float>(GetParam(), {120, 130, 140, false, false, false, 0});
 }
 
 }  // namespace
