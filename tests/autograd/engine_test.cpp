@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 
 #include "autograd/autograd.h"
@@ -175,7 +176,7 @@ TEST(EngineTest, ChainOf100000OpsBackpropagatesWithoutStackOverflow) {
   // Each op is a Node; a recursive walk (or a recursive destructor) would need 100,000 frames.
   Tensor x = scalar_tensor(1.0, kFloat64).requires_grad_();
   Tensor y = x;
-  for (int i = 0; i < 100000; ++i) y = y * 1.0 + 0.0;
+  for (int i = 0; i < 100000; ++i) y = y * 1.0;
   y.backward();
   EXPECT_DOUBLE_EQ(x.grad().item<double>(), 1.0);
 }
@@ -184,7 +185,8 @@ TEST(EngineTest, ChainOf100000OpsIsDestroyedWithoutStackOverflow) {
   // Never backpropagated: the graph is still whole when the last handle goes.
   Tensor x = vec({1, 2}).requires_grad_();
   Tensor y = x;
-  for (int i = 0; i < 100000; ++i) y = y.tanh() * x;  // mul saves y: owned twice over
+  // Every other op a mul, which saves its inputs: each Node is owned twice over.
+  for (int i = 0; i < 100000; ++i) y = i % 2 ? y * x : y.tanh();
   std::weak_ptr<autograd::Node> last = y.grad_fn();
   y = Tensor();
   EXPECT_TRUE(last.expired());
@@ -230,6 +232,39 @@ TEST(EngineTest, BackwardOfSeveralOutputsSumsTheirContributions) {
   const Tensor b = (x * x).sum();
   autograd::backward({a, b});
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{4, 6}));
+}
+
+TEST(EngineTest, OpsAcceptExpandedAndTransposedOutputGradients) {
+  // sum()'s backward hands the next op an expanded dy (stride 0), and a caller may pass a
+  // transposed one; every backward must read dy through its strides and give the same bits
+  // as with a contiguous dy.
+  manual_seed(4);
+  Tensor x = randn({3, 4}, kFloat64).requires_grad_();
+  const Tensor index = from_vector<int64_t>({2, 0, 2}, {3});
+  const std::vector<std::function<Tensor(const Tensor&)>> ops = {
+      [](const Tensor& t) { return t.exp(); },
+      [](const Tensor& t) { return t.softmax(1); },
+      [](const Tensor& t) { return t.log_softmax(0); },
+      [](const Tensor& t) { return t.matmul(t.t()); },
+      [&](const Tensor& t) { return index_select(t, 0, index); },
+      [](const Tensor& t) { return gather(t, 1, from_vector<int64_t>({3, 3, 0}, {3, 1})).expand({3, 3}); },
+      [](const Tensor& t) { return t.slice(1, 0, 4, 2).t(); },
+      [](const Tensor& t) { return cat({t, t * 2.0}, 0).narrow(0, 1, 3); },
+      [](const Tensor& t) { return amax(t, {0}, true).expand({3, 4}) * t; },
+      [](const Tensor& t) { return t.var({1}, true, true) + t; },
+  };
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const Tensor y = ops[k](x);
+    const Tensor expanded = autograd::grad({y.sum()}, {x}, {}, false, /*retain_graph=*/true)[0];
+    const Tensor dense = autograd::grad({y}, {x}, {ones(y.shape(), kFloat64)}, false, true)[0];
+    EXPECT_EQ(expanded.to_vector<double>(), dense.to_vector<double>()) << "op " << k;
+    if (y.dim() == 2 && y.size(0) == y.size(1)) {
+      const Tensor g = randn(y.shape(), kFloat64);
+      const Tensor through_t = autograd::grad({y}, {x}, {g.t().contiguous().t()}, false, true)[0];
+      const Tensor plain = autograd::grad({y}, {x}, {g}, false, true)[0];
+      EXPECT_EQ(through_t.to_vector<double>(), plain.to_vector<double>()) << "op " << k;
+    }
+  }
 }
 
 TEST(EngineTest, BackwardIsBitwiseReproducible) {
