@@ -77,9 +77,11 @@ GradcheckResult gradcheck_list(const GradcheckFn& fn, const TensorList& inputs,
     return fn(inputs);
   };
 
-  // Grads of inputs before we start, restored at the end (the backward checks accumulate).
+  // Grads of inputs before we start, restored at the end. They are copied: the backward check
+  // below accumulates into .grad in place, which would change a saved handle's values too.
   TensorList saved_grads;
-  for (const Tensor& x : inputs) saved_grads.push_back(x.defined() ? x.grad() : Tensor());
+  for (const Tensor& x : inputs)
+    saved_grads.push_back(x.defined() && x.grad().defined() ? kernels::copy(x.grad()) : Tensor());
 
   const TensorList outputs = call(true);
   std::vector<int64_t> out_sizes;
