@@ -30,6 +30,23 @@ nn::GPTConfig small_config(int64_t n_layer = 2) {
   return config;
 }
 
+// The smoke run's 2 s budget holds for an optimised build; sanitizers (5-20x) and -O0 are
+// slower by design, so they run the same steps without the clock.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define AG_TEST_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define AG_TEST_SANITIZED 1
+#endif
+#if defined(NDEBUG) && !defined(AG_TEST_SANITIZED)
+constexpr bool kTimeBudgetApplies = true;
+#else
+constexpr bool kTimeBudgetApplies = false;
+#endif
+#undef AG_TEST_SANITIZED
+
 std::vector<std::string> names_of(const nn::NamedTensors& named) {
   std::vector<std::string> names;
   for (const auto& [name, t] : named) names.push_back(name);
@@ -289,5 +306,5 @@ TEST(GPTTest, SmokeTrainingLowersTheLoss) {
             << seconds << " s\n";
   EXPECT_NEAR(first, std::log(11.0), 0.2);
   EXPECT_LT(last, 0.25 * first);
-  EXPECT_LT(seconds, 2.0);
+  if (kTimeBudgetApplies) EXPECT_LT(seconds, 2.0);
 }
