@@ -180,7 +180,14 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
   options.is_causal = true;
   options.dropout_p = attn_dropout;
   options.training = is_training();
-  const Tensor y = F::scaled_dot_product_attention(q, k, v, options);  // (B, H, T, D)
+  Tensor y;  // (B, H, T, D)
+  if (attention_weights_out) {
+    Tensor weights;  // (B, H, T, T)
+    std::tie(y, weights) = F::scaled_dot_product_attention_with_weights(q, k, v, options);
+    attention_weights_out->push_back(weights);
+  } else {
+    y = F::scaled_dot_product_attention(q, k, v, options);
+  }
 
   // 4. merge heads, 5. project back, then dropout on the residual branch
   return resid_dropout->forward(c_proj->forward(merge_heads(y)));  // (B, T, C)

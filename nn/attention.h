@@ -27,6 +27,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "nn/dropout.h"
 #include "nn/linear.h"
@@ -93,6 +94,10 @@ class CausalSelfAttention : public Module {
   int64_t n_embd;
   int64_t n_head;
   double attn_dropout;  // on the attention weights, inside sdpa (nanoGPT's flash path)
+  // When set, forward takes the plain path (which forms the weights; slower) and appends this
+  // call's attention weights, (B, H, T, T), to the list: how examples draw attention maps.
+  // Not owned; set it back to nullptr when done.
+  std::vector<Tensor>* attention_weights_out = nullptr;
 };
 
 }  // namespace ag::nn
