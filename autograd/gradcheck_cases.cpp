@@ -583,6 +583,77 @@ std::vector<GradcheckCase> op_gradcheck_cases() {
   r.add("to", "transposed", [] { return TensorList{transposed({3, 4})}; },
         one([](const Tensor& x) { return x.to(kFloat32).to(kFloat64); }), true, loose);
 
+  // ---- expanded inputs -----------------------------------------------------------------------
+  // Each op once more on a stride-0 view: x (1, 4) read as (3, 4) inside fn, so every element
+  // of x feeds three rows, the kernels read through stride 0, and the backward must sum the
+  // rows back (through expand's own backward, sum_to). The expansion is along a dim the op
+  // does not reduce, so reductions see no artificial ties.
+  auto expanded = [](UnaryFn f) {
+    return one([f = std::move(f)](const Tensor& x) { return f(x.expand({3, 4})); });
+  };
+  const Inputs row = [] { return TensorList{leaf({1, 4})}; };
+  r.add("sum", "broadcast", row, expanded([](const Tensor& x) { return x.sum({1}); }));
+  r.add("mean", "broadcast", row, expanded([](const Tensor& x) { return x.mean({1}); }));
+  r.add("var", "broadcast", row, expanded([](const Tensor& x) { return x.var({1}); }));
+  r.add("amax", "broadcast", row, expanded([](const Tensor& x) { return amax(x, {1}); }));
+  r.add("amin", "broadcast", row, expanded([](const Tensor& x) { return amin(x, {-1}, true); }));
+  r.add("logsumexp", "broadcast", row, expanded([](const Tensor& x) { return logsumexp(x, 1); }));
+  r.add("softmax", "broadcast", row, expanded([](const Tensor& x) { return softmax(x, 1); }));
+  r.add("log_softmax", "broadcast", row, expanded([](const Tensor& x) { return log_softmax(x, 1); }));
+  r.add("sum_to", "broadcast", row, expanded([](const Tensor& x) { return sum_to(x, {1, 4}); }));
+  r.add("index_select", "broadcast", row,
+        expanded([](const Tensor& x) { return index_select(x, 1, ids({3, 0, 3}, {3})); }));
+  r.add("gather", "broadcast", row,
+        expanded([](const Tensor& x) { return gather(x, 1, ids({1, 1, 0, 3, 2, 2}, {3, 2})); }));
+  r.add("cat", "broadcast", row, expanded([](const Tensor& x) { return cat({x, x * 2.0}, 1); }));
+  r.add("stack", "broadcast", row, expanded([](const Tensor& x) { return stack({x, x.exp()}, 1); }));
+  r.add("view", "broadcast", row, expanded([](const Tensor& x) { return x.view({3, 2, 2}); }));
+  r.add("reshape", "broadcast", row, expanded([](const Tensor& x) { return x.reshape({12}); }));
+  r.add("permute", "broadcast", row, expanded([](const Tensor& x) { return x.permute({1, 0}); }));
+  r.add("transpose", "broadcast", row, expanded([](const Tensor& x) { return x.t() * 1.5; }));
+  r.add("unsqueeze", "broadcast", row, expanded([](const Tensor& x) { return x.unsqueeze(0); }));
+  r.add("squeeze", "broadcast", [] { return TensorList{leaf({1, 4})}; },
+        one([](const Tensor& x) { return x.expand({3, 1, 4}).squeeze(1); }));
+  r.add("expand", "broadcast", row, expanded([](const Tensor& x) { return x.unsqueeze(0).expand({2, 3, 4}); }));
+  r.add("slice", "broadcast", row, expanded([](const Tensor& x) { return x.slice(1, 1, 4, 2); }));
+  r.add("narrow", "broadcast", row, expanded([](const Tensor& x) { return x.narrow(0, 1, 2); }));
+  r.add("select", "broadcast", row, expanded([](const Tensor& x) { return x.select(1, 2); }));
+  r.add("contiguous", "broadcast", row, expanded([](const Tensor& x) { return x.contiguous(); }));
+  r.add("clone", "broadcast", row, expanded([](const Tensor& x) { return x.clone(); }));
+  r.add("to", "broadcast", row, expanded([](const Tensor& x) { return x.to(kFloat32).to(kFloat64); }),
+        true, loose);
+  r.add("matmul", "expanded_operand", row,
+        expanded([](const Tensor& x) { return matmul(x, x.t()); }));
+  r.add("where", "expanded_operand", row, expanded([](const Tensor& x) {
+          return where(mask({true, false, false, true}, {4}), x, x * -1.0);
+        }));
+
+  // ---- size-1 dims for the ops above that lack one -------------------------------------------
+  r.add("cat", "size1", [] { return TensorList{leaf({1, 3}), leaf({1, 1})}; }, cat_fn(1));
+  r.add("stack", "size1", [] { return TensorList{leaf({1}), leaf({1})}; }, stack_fn(0));
+  r.add("index_select", "size1", [] { return TensorList{leaf({1, 3}), ids({0, 0}, {2})}; },
+        two([](const Tensor& x, const Tensor& index) { return index_select(x, 0, index); }));
+  r.add("gather", "size1", [] { return TensorList{leaf({3, 1}), ids({0, 0, 0}, {3, 1})}; },
+        two([](const Tensor& x, const Tensor& index) { return gather(x, 1, index); }));
+  r.add("embedding", "size1", [] { return TensorList{leaf({1, 3}), ids({0, 0}, {2, 1})}; },
+        two([](const Tensor& weight, const Tensor& tokens) { return embedding(weight, tokens); }));
+  r.add("amin", "size1", [] { return TensorList{leaf({1, 3})}; },
+        one([](const Tensor& x) { return amin(x, {0}); }));
+  r.add("softmax", "size1_batch", [] { return TensorList{leaf({1, 1, 4})}; },
+        one([](const Tensor& x) { return softmax(x, -1); }));
+  r.add("permute", "size1", [] { return TensorList{leaf({1, 3, 1})}; },
+        one([](const Tensor& x) { return x.permute({2, 0, 1}); }));
+  r.add("expand", "size1", [] { return TensorList{leaf({1, 1})}; },
+        one([](const Tensor& x) { return x.expand({1, 3}); }));
+  r.add("slice", "size1", [] { return TensorList{leaf({1, 4})}; },
+        one([](const Tensor& x) { return x.slice(0, 0, 1); }));
+  r.add("select", "size1", [] { return TensorList{leaf({1, 4})}; },
+        one([](const Tensor& x) { return x.select(0, 0); }));
+  r.add("where", "size1", [] { return TensorList{leaf({1, 1}), leaf({1, 3})}; },
+        two([](const Tensor& a, const Tensor& b) { return where(mask({true, false, true}, {3}), a, b); }));
+  r.add("reshape", "size1", [] { return TensorList{leaf({1, 3, 1})}; },
+        one([](const Tensor& x) { return x.reshape({3}); }));
+
   return r.take();
 }
 
