@@ -180,12 +180,11 @@ constexpr int64_t kLineWidth = 80;   // characters per printed line
 constexpr int64_t kThreshold = 1000; // more elements than this are summarised
 constexpr int64_t kEdgeItems = 3;    // entries shown at each end of a summarised dim
 
+// One float or bool element as PyTorch writes it (int64 elements are printed from themselves).
 std::string format_element(double v, DType dtype, bool scientific) {
   char buf[64];
   if (dtype == kBool) return v != 0 ? "True" : "False";
-  if (dtype == kInt64) {
-    std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(v));
-  } else if (std::isnan(v)) {
+  if (std::isnan(v)) {
     return "nan";
   } else if (std::isinf(v)) {
     return v > 0 ? "inf" : "-inf";
@@ -260,6 +259,7 @@ std::string print_dims(const std::vector<std::string>& cells, const Shape& shape
 std::string Tensor::str() const {
   if (!defined()) return "tensor(undefined)";
   const std::vector<double> values = to_vector<double>();
+  const std::vector<int64_t> integers = dtype() == kInt64 ? to_vector<int64_t>() : std::vector<int64_t>{};
   const bool summarise = numel() > kThreshold;
   // Which elements are printed: width and notation depend on those alone, as in PyTorch.
   std::vector<bool> shown(values.size(), true);
@@ -287,7 +287,9 @@ std::string Tensor::str() const {
   size_t width = 0;
   for (size_t e = 0; e < values.size(); ++e) {
     if (!shown[e]) continue;
-    cells[e] = format_element(values[e], dtype(), scientific);
+    // int64 beyond 2^53 does not survive the trip through double: print it from the source.
+    cells[e] = dtype() == kInt64 ? std::to_string(integers[e])
+                                 : format_element(values[e], dtype(), scientific);
     width = std::max(width, cells[e].size());
   }
   std::ostringstream os;

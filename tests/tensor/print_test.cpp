@@ -39,6 +39,8 @@ TEST(PrintTest, ThreeDimsSeparateMatricesWithABlankLine) {
 TEST(PrintTest, NonDefaultDtypesAreNamed) {
   EXPECT_EQ(from_vector<double>({1, 2.25}, {2}).str(), "tensor([1.0000, 2.2500], dtype=float64)");
   EXPECT_EQ(from_vector<int64_t>({3, -10}, {2}).str(), "tensor([  3, -10])");
+  // Every digit of an int64 past 2^53, where a double would round it.
+  EXPECT_EQ(from_vector<int64_t>({9007199254740993}, {1}).str(), "tensor([9007199254740993])");
   EXPECT_EQ(from_vector<bool>({true, false}, {2}).str(), "tensor([ True, False])");
 }
 
