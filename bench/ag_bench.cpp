@@ -13,7 +13,9 @@
 
 namespace ag::bench {
 
-int run_gemm(const std::vector<std::string>& args);  // bench_gemm.cpp
+int run_gemm(const std::vector<std::string>& args);       // bench_gemm.cpp
+int run_attention(const std::vector<std::string>& args);  // bench_attention.cpp
+int run_gpt(const std::vector<std::string>& args);        // bench_gpt.cpp
 
 namespace {
 
@@ -25,6 +27,8 @@ struct Entry {
 
 constexpr Entry kSubcommands[] = {
     {"gemm", &run_gemm, "GFLOP/s of C (M, N) = A (M, K) @ B (K, N), as ref_gemm.py"},
+    {"attention", &run_attention, "causal attention forward+backward, as ref_attention.py"},
+    {"gpt", &run_gpt, "one nanoGPT training step (tiny/small/medium), as ref_gpt.py"},
 };
 
 void print_usage(std::FILE* out) {
