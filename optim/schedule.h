@@ -26,6 +26,7 @@ namespace ag::optim {
 class LRScheduler {
  public:
   // schedule(step, base_lr) -> lr, called for each group with the lr it had at construction.
+  // The scheduler keeps a reference to optimizer, which must outlive it.
   LRScheduler(Optimizer& optimizer, std::function<double(int64_t step, double base_lr)> schedule);
   virtual ~LRScheduler() = default;
 
