@@ -77,12 +77,21 @@ void draw_boundary(Mlp& model, const ag::Tensor& x, const ag::Tensor& y, const s
                      .select(1, 1).to_vector<double>();  // P(lower moon) per cell
   examples::Svg svg(size + 20, size + 50);
   svg.text((size + 20) / 2, 22, "two moons: P(class 1) and the training points", 13);
+  // 24 shades, and one rect per run of equal shade along a row: far from the boundary the
+  // probability is saturated and a whole run is one colour, which keeps the file small.
+  auto shade = [&](int r, int c) {
+    const double level = std::round(24 * p[static_cast<size_t>(r * grid + c)]) / 24;
+    return examples::ramp_color(0.15 + 0.7 * level);
+  };
   const double cell = size / grid;
   for (int r = 0; r < grid; ++r)
-    for (int c = 0; c < grid; ++c)
-      svg.rect(10 + c * cell, 35 + r * cell, cell + 0.3, cell + 0.3,
-               examples::ramp_color(0.15 + 0.7 * p[static_cast<size_t>(r * grid + c)]),
-               "class=\"cell\"");
+    for (int c = 0; c < grid;) {
+      const std::string color = shade(r, c);
+      int end = c + 1;
+      while (end < grid && shade(r, end) == color) ++end;
+      svg.rect(10 + c * cell, 35 + r * cell, (end - c) * cell + 0.3, cell + 0.3, color, "class=\"cell\"");
+      c = end;
+    }
   const auto xy = x.to_vector<double>();
   const auto label = y.to_vector<int64_t>();
   for (size_t i = 0; i < label.size(); ++i)

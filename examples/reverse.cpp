@@ -243,31 +243,35 @@ double mirror_score(const double* w, const Example& e) {
   return sum / static_cast<double>(L);
 }
 
+// Every head of every layer as a labelled heatmap. The padding rows and columns are left out
+// (the model learns to ignore them; a row's weight on them is what its drawn cells lack of 1).
 void write_attention_svg(const std::vector<std::vector<double>>& maps, const Example& e,
                          const Config& cfg, const std::string& path) {
-  const int64_t T = e.T();
+  const int64_t T = e.T(), o = e.offset, shown = T - o;
   std::vector<std::string> labels;
-  for (int64_t id : e.tokens) labels.push_back(token_text(id));
-  const double cell = 10, map = cell * static_cast<double>(T), gap = 50, left = 40, top = 70;
+  for (int64_t t = o; t < T; ++t) labels.push_back(token_text(e.tokens[static_cast<size_t>(t)]));
+  const double cell = 11, map = cell * static_cast<double>(shown), gap = 50, left = 40, top = 80;
   const auto H = cfg.n_head;
   const auto n_layer = static_cast<int64_t>(maps.size());
   examples::Svg svg(left + static_cast<double>(H) * (map + gap) + 40,
                     top + static_cast<double>(n_layer) * (map + gap + 10));
-  svg.text(left, 20, "reverse: every head's attention for one held-out sequence (row: the token "
-                     "being read, column: the earlier token it looks at; each row sums to 1)",
-           13, "start");
-  svg.text(left, 38, "input \"" + key_of(e.digits) + " >\", answer written so far on the right"
-                     " of \">\"; \".\" is padding; mirror = mean weight on the digit to copy",
-           11, "start");
+  svg.text(left, 20, "reverse: every head's attention for one held-out sequence", 14, "start");
+  svg.text(left, 38, "row: the token being read; column: the earlier token it looks at; "
+                     "colour: weight (each row sums to 1)", 11, "start");
+  svg.text(left, 54, "input \"" + key_of(e.digits) + " >\", then the answer so far; mirror = mean "
+                     "weight of the answer rows on the digit they copy", 11, "start");
   for (int64_t l = 0; l < n_layer; ++l)
     for (int64_t h = 0; h < H; ++h) {
       const double* w = maps[static_cast<size_t>(l)].data() + h * T * T;
+      std::vector<double> crop;
+      for (int64_t i = o; i < T; ++i)
+        for (int64_t j = o; j < T; ++j) crop.push_back(w[i * T + j]);
       char title[96];
       std::snprintf(title, sizeof title, "layer %lld head %lld (mirror %.2f)",
                     static_cast<long long>(l), static_cast<long long>(h), mirror_score(w, e));
       examples::draw_heatmap(svg, left + static_cast<double>(h) * (map + gap),
-                             top + static_cast<double>(l) * (map + gap + 10), cell,
-                             std::vector<double>(w, w + T * T), T, T, labels, labels, title);
+                             top + static_cast<double>(l) * (map + gap + 10), cell, crop, shown,
+                             shown, labels, labels, title);
     }
   examples::draw_color_scale(svg, left + static_cast<double>(H) * (map + gap) - gap + 10, top, map,
                              "0", "1");
@@ -358,7 +362,8 @@ int main(int argc, char** argv) {
     ag::nn::GPT model(gpt);
     ag::optim::AdamW optimizer(ag::optim::decay_groups(model.named_parameters(), cfg.weight_decay),
                                ag::optim::AdamWOptions(cfg.lr).betas({0.9, 0.98}));
-    ag::optim::WarmupCosineLR schedule(optimizer, cfg.warmup, cfg.max_steps, cfg.min_lr);
+    ag::optim::WarmupCosineLR schedule(optimizer, std::min(cfg.warmup, cfg.max_steps), cfg.max_steps,
+                                       cfg.min_lr);
     const auto ce = F::CrossEntropyOptions().ignore_index_(kIgnore);
 
     if (!cfg.json)
