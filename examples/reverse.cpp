@@ -45,7 +45,7 @@ struct Config {
   // data
   int64_t min_len = 8;    // shortest digit sequence
   int64_t max_len = 16;   // longest; the model reads at most 2 * max_len tokens
-  bool align = true;      // left-pad so ">" always sits at position max_len (see make_batch)
+  bool align = true;      // left-pad so ">" always sits at position max_len (see offset_of)
   // model (nn::GPTConfig)
   int64_t n_layer = 2;    // transformer blocks
   int64_t n_head = 4;     // attention heads per block
@@ -65,13 +65,13 @@ struct Config {
   int64_t seed = 0;              // same seed, same run
   int64_t threads = 0;           // 0: AG_NUM_THREADS, or all cores
   int64_t log_every = 25;        // a plain progress line every this many steps (not on a terminal)
-  int64_t show_len = 12;         // digits in the example whose attention is drawn
+  int64_t show_len = 8;          // digits in the example whose attention is drawn
   std::string svg = "reverse_attention.svg";  // where the attention heatmaps go ("" for none)
   bool json = false;             // print one JSON line with the results last
 };
 
 // ---- data --------------------------------------------------------------------------------------
-// Tokens: digits 0-9 are themselves, then the separator and the padding after a short sequence.
+// Tokens: digits 0-9 are themselves, then the separator and the padding that fills the window.
 constexpr int64_t kSep = 10, kPad = 11, kVocab = 12;
 constexpr int64_t kIgnore = -1;  // the target of a position that should not be learned
 
