@@ -1,0 +1,105 @@
+// functional_test.cpp: the small functions of nn::functional: gelu (both forms), linear and
+// embedding, against their formulas, with float64 gradchecks and their input errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <numbers>
+
+#include "functional_test_helpers.h"
+#include "nn/functional.h"
+
+using namespace ag;
+using namespace ag::testing;
+namespace F = ag::nn::functional;
+
+TEST(GeluTest, MatchesBothFormulas) {
+  const Tensor x = from_vector<double>({-3, -1, -0.5, 0, 0.5, 1, 3}, {7});
+  const auto exact = F::gelu(x).to_vector<double>();
+  const auto approx = F::gelu(x, "tanh").to_vector<double>();
+  const auto xs = x.to_vector<double>();
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double v = xs[i];
+    EXPECT_NEAR(exact[i], 0.5 * v * (1 + std::erf(v / std::numbers::sqrt2)), 1e-15);
+    const double inner = std::sqrt(2 / std::numbers::pi) * (v + 0.044715 * v * v * v);
+    EXPECT_NEAR(approx[i], 0.5 * v * (1 + std::tanh(inner)), 1e-15);
+  }
+}
+
+TEST(GeluTest, GradcheckAndGradgradcheckBothForms) {
+  manual_seed(70);
+  const Tensor x = randn({3, 4}, kFloat64).requires_grad_();
+  for (const char* form : {"none", "tanh"}) {
+    auto r = autograd::gradcheck([form](const TensorList& in) { return F::gelu(in[0], form); }, {x});
+    EXPECT_TRUE(r.ok) << form << ": " << r.message;
+    auto rr = autograd::gradgradcheck([form](const TensorList& in) { return F::gelu(in[0], form); }, {x});
+    EXPECT_TRUE(rr.ok) << form << ": " << rr.message;
+  }
+  expect_error([] { F::gelu(zeros({2}), "erf"); }, {"gelu", "approximate must be"});
+  expect_error([] { F::gelu(zeros({2}, kInt64)); }, {"gelu", "int64"});
+}
+
+TEST(FunctionalLinearTest, IsXTimesWTransposedPlusB) {
+  manual_seed(71);
+  const Tensor x = randn({2, 3, 4}, kFloat64), w = randn({5, 4}, kFloat64), b = randn({5}, kFloat64);
+  const Tensor y = F::linear(x, w, b);
+  EXPECT_EQ(y.shape(), Shape({2, 3, 5}));
+  const auto xs = x.to_vector<double>(), ws = w.to_vector<double>(), bs = b.to_vector<double>();
+  const auto ys = y.to_vector<double>();
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t o = 0; o < 5; ++o) {
+      double expected = bs[o];
+      for (int64_t i = 0; i < 4; ++i) expected += xs[r * 4 + i] * ws[o * 4 + i];
+      EXPECT_NEAR(ys[r * 5 + o], expected, 1e-14);
+    }
+  EXPECT_EQ(F::linear(randn({4}, kFloat64), w).shape(), Shape({5}));  // a single vector
+}
+
+TEST(FunctionalLinearTest, Gradcheck) {
+  manual_seed(72);
+  const Tensor x = randn({2, 3, 4}, kFloat64).requires_grad_();
+  const Tensor w = randn({2, 4}, kFloat64).requires_grad_(), b = randn({2}, kFloat64).requires_grad_();
+  auto r = autograd::gradcheck([](const TensorList& in) { return F::linear(in[0], in[1], in[2]); }, {x, w, b});
+  EXPECT_TRUE(r.ok) << r.message;
+  auto nb = autograd::gradcheck([](const TensorList& in) { return F::linear(in[0], in[1]); }, {x, w});
+  EXPECT_TRUE(nb.ok) << nb.message;
+  // A weight stored transposed (non-contiguous) and a vector input.
+  const Tensor wt = randn({4, 2}, kFloat64).requires_grad_();
+  auto tr = autograd::gradcheck(
+      [](const TensorList& in) { return F::linear(in[0].select(0, 0).select(0, 1), in[1].t()); }, {x, wt});
+  EXPECT_TRUE(tr.ok) << tr.message;
+  auto gg = autograd::gradgradcheck([](const TensorList& in) { return F::linear(in[0], in[1], in[2]); }, {x, w, b});
+  EXPECT_TRUE(gg.ok) << gg.message;
+}
+
+TEST(FunctionalLinearTest, RejectsMismatchedShapesAndDtypes) {
+  expect_error([] { F::linear(zeros({2, 3}), zeros({5, 4})); },
+               {"linear", "x's last dim must equal in_features", "x is (2, 3)", "(5, 4)"});
+  expect_error([] { F::linear(zeros({2, 4}), zeros({4})); }, {"linear", "weight must be 2-d"});
+  expect_error([] { F::linear(zeros({2, 4}), zeros({5, 4}), zeros({4})); },
+               {"linear", "bias must have shape (5)", "got (4)"});
+  expect_error([] { F::linear(zeros({2, 4}), zeros({5, 4}, kFloat64)); },
+               {"linear", "x is float32, weight is float64"});
+}
+
+TEST(FunctionalEmbeddingTest, LooksUpRowsAndAddsGradientsOfRepeatedIds) {
+  Tensor w = from_vector<double>({0, 1, 10, 11, 20, 21}, {3, 2}).requires_grad_();
+  const Tensor ids = from_vector<int64_t>({2, 0, 2, 1}, {2, 2});
+  const Tensor y = F::embedding(ids, w);
+  EXPECT_EQ(y.shape(), Shape({2, 2, 2}));
+  EXPECT_EQ(y.to_vector<double>(), (std::vector<double>{20, 21, 0, 1, 20, 21, 10, 11}));
+  y.sum().backward();
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{1, 1, 1, 1, 2, 2}));  // id 2 twice
+  manual_seed(73);
+  const Tensor table = randn({5, 3}, kFloat64).requires_grad_();
+  auto r = autograd::gradcheck([&](const TensorList& in) { return F::embedding(ids, in[0]); }, {table});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(FunctionalEmbeddingTest, RejectsBadIdsAndTables) {
+  const Tensor w = zeros({3, 2});
+  expect_error([&] { F::embedding(from_vector<int64_t>({0, 3}, {2}), w); },
+               {"embedding", "token id 3 is outside the vocabulary of size 3"});
+  expect_error([&] { F::embedding(zeros({2}), w); }, {"embedding", "ids must be an int64 tensor"});
+  expect_error([&] { F::embedding(from_vector<int64_t>({0}, {1}), zeros({3, 2}, kInt64)); },
+               {"embedding", "the weight must be floating"});
+}
