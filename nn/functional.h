@@ -12,6 +12,11 @@
 //     by (seed, batch, head, row, column), the same in both implementations.
 //   - A fully masked query row (every key masked) gives a zero output row and zero gradients
 //     (PyTorch gives NaN).
+//   - attn_mask may be combined with is_causal (and window): a key must pass all of them.
+//     PyTorch refuses a mask together with is_causal.
+//   - cross_entropy with Reduction::Mean and every target ignored returns 0 with zero
+//     gradients (PyTorch returns NaN).
+//   - layer_norm requires eps > 0 (a constant row has variance 0 and would divide by zero).
 #pragma once
 
 #include <optional>
@@ -63,9 +68,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets,
 
 // ---- attention ---------------------------------------------------------------------------------
 enum class AttentionImpl {
-  Auto,   // fused when no weights are asked for
+  Auto,   // fused when no weights are asked for (so not twice differentiable: see Plain)
   Plain,  // matmul, mask, softmax, dropout, matmul: O(T*S) memory, can return the weights
-  Fused,  // tiled with an online softmax: O(T) extra memory, backward by recomputation
+  Fused,  // tiled with an online softmax: O(T) extra memory, backward by recomputation;
+          // its backward throws under create_graph (use Plain for gradients of gradients)
 };
 
 struct AttentionOptions {
@@ -74,7 +80,8 @@ struct AttentionOptions {
   double dropout_p = 0.0;            // on the attention weights; only when training
   bool is_causal = false;            // query i sees keys j <= i (+ S - T offset, see below)
   std::optional<double> scale;       // default 1/sqrt(D)
-  std::optional<int64_t> window;     // sliding window: query i sees keys in (i - window, i]
+  std::optional<int64_t> window;     // sliding window: query i sees keys in (i - window, i];
+                                     // implies causal; window >= 1
   AttentionImpl impl = AttentionImpl::Auto;
   bool training = true;              // dropout only while training
 };
@@ -90,7 +97,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options);
 // The plain path, also returning the attention weights (B, H, T, S) after dropout, for
-// visualisation.
+// visualisation. impl = Fused is an Error: the fused kernel never forms the weights.
 std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(
     const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
 

@@ -188,6 +188,17 @@ std::vector<GradcheckCase> nn_gradcheck_cases() {
     dropout.dropout_p = 0.3;
     r.add(op, "dropout", qkv(1, 2, 3, 4, 2), sdpa(dropout), plain);
   }
+  // The fused kernel's own gradient for a learned bias, k and v shared across the batch, and a
+  // query block (16) and key tile (64) crossed; checked through projections, so still cheap.
+  r.add("F.sdpa_fused", "float_mask", [] { return TensorList{leaf({1, 2, 3, 2}), leaf({1, 2, 4, 2}), leaf({1, 2, 4, 2}), leaf({3, 4})}; },
+        [](const TensorList& x) {
+          F::AttentionOptions o = attention(F::AttentionImpl::Fused);
+          o.attn_mask = x[3];
+          return TensorList{F::scaled_dot_product_attention(x[0], x[1], x[2], o)};
+        }, false);
+  r.add("F.sdpa_fused", "broadcast_kv", [] { return TensorList{leaf({2, 2, 3, 2}), leaf({1, 2, 4, 2}), leaf({1, 2, 4, 2})}; },
+        sdpa(attention(F::AttentionImpl::Fused)), false);
+  r.add("F.sdpa_fused", "tile_edges", qkv(1, 1, 17, 66, 2), sdpa(attention(F::AttentionImpl::Fused, true)), false);
   r.add("F.sdpa_plain", "float_mask", [] { return TensorList{leaf({1, 2, 3, 2}), leaf({1, 2, 4, 2}), leaf({1, 2, 4, 2}), leaf({3, 4})}; },
         [](const TensorList& x) {
           F::AttentionOptions o = attention(F::AttentionImpl::Plain);

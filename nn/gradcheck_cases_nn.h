@@ -8,8 +8,9 @@
 // when it draws its inputs; its parameters are among those inputs, so gradcheck checks the
 // gradient of every weight, not only of the data.
 //
-// second_order is false where the backward is a fused kernel rather than differentiable ops
-// (fused attention, layer norm, cross-entropy): their backward computes numbers, not a graph.
+// second_order is false where the backward is a fused kernel that cannot record itself (the
+// fused attention path, and modules built on it). layer_norm and cross_entropy are fused too,
+// but under create_graph they write the same backward in differentiable ops, so they keep it.
 #pragma once
 
 #include <vector>
