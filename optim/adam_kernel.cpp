@@ -23,27 +23,53 @@ struct AdamScalars {
   T neg_step_size;          // -lr / (1 - beta1^step)
   T weight_decay;           // Adam's L2 coefficient
   T decay_factor;           // AdamW's 1 - lr * weight_decay
-  bool l2, decoupled, amsgrad, maximize;
 };
 
-// p, grad, m, v, v_max: n contiguous elements (v_max only with amsgrad).
-template <typename T>
+// How the weight decay enters: not at all, as an L2 term in g (Adam), or on p (AdamW).
+enum class Decay { None, L2, Decoupled };
+
+// p, grad, m, v, v_max: n contiguous elements (v_max only with kAmsgrad). The options are
+// template parameters so the loop body has no branches and the compiler can vectorise it;
+// vector and scalar IEEE add, mul, div and sqrt round alike, so the bits do not change.
+template <typename T, Decay kDecay, bool kAmsgrad, bool kMaximize>
 void adam_loop(T* p, const T* grad, T* m, T* v, T* v_max, int64_t n, const AdamScalars<T>& s) {
   for (int64_t i = 0; i < n; ++i) {
-    T g = s.maximize ? -grad[i] : grad[i];
-    if (s.l2) g = g + s.weight_decay * p[i];
-    if (s.decoupled) p[i] = p[i] * s.decay_factor;
-    m[i] = m[i] * s.beta1 + s.one_minus_beta1 * g;
-    v[i] = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
-    T v_hat = v[i];
-    if (s.amsgrad) {
-      if (!(v[i] <= v_max[i])) v_max[i] = v[i];  // max that lets a NaN through, as torch.maximum
-      v_hat = v_max[i];
+    T g = kMaximize ? -grad[i] : grad[i];
+    if constexpr (kDecay == Decay::L2) g = g + s.weight_decay * p[i];
+    T p_i = p[i];
+    if constexpr (kDecay == Decay::Decoupled) p_i = p_i * s.decay_factor;
+    const T m_i = m[i] * s.beta1 + s.one_minus_beta1 * g;
+    const T v_i = v[i] * s.beta2 + s.one_minus_beta2 * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    T v_hat = v_i;
+    if constexpr (kAmsgrad) {
+      v_hat = v_i <= v_max[i] ? v_max[i] : v_i;  // a max that lets a NaN through, as torch.maximum
+      v_max[i] = v_hat;
     }
     // Dividing by sqrt(1 - beta2^step) undoes v's bias toward its zero start; eps is added
     // after that correction (PyTorch's placement), so early steps are not damped by it.
     const T denom = std::sqrt(v_hat) / s.bias_correction2_sqrt + s.eps;
-    p[i] = p[i] + s.neg_step_size * m[i] / denom;
+    p[i] = p_i + s.neg_step_size * m_i / denom;
+  }
+}
+
+// Turns the run-time options into the template's compile-time ones.
+template <typename T>
+using AdamLoop = void (*)(T*, const T*, T*, T*, T*, int64_t, const AdamScalars<T>&);
+
+template <typename T, Decay kDecay>
+AdamLoop<T> pick_loop(bool amsgrad, bool maximize) {
+  if (amsgrad) return maximize ? adam_loop<T, kDecay, true, true> : adam_loop<T, kDecay, true, false>;
+  return maximize ? adam_loop<T, kDecay, false, true> : adam_loop<T, kDecay, false, false>;
+}
+
+template <typename T>
+AdamLoop<T> pick_loop(Decay decay, bool amsgrad, bool maximize) {
+  switch (decay) {
+    case Decay::L2: return pick_loop<T, Decay::L2>(amsgrad, maximize);
+    case Decay::Decoupled: return pick_loop<T, Decay::Decoupled>(amsgrad, maximize);
+    default: return pick_loop<T, Decay::None>(amsgrad, maximize);
   }
 }
 
@@ -71,19 +97,19 @@ void adam_step(const AdamHyper& h, const Tensor& param, const Tensor& grad, Para
                            static_cast<T>(std::sqrt(bias_correction2)),
                            static_cast<T>(-step_size),
                            static_cast<T>(h.weight_decay),
-                           static_cast<T>(1.0 - h.lr * h.weight_decay),
-                           !h.decoupled_weight_decay && h.weight_decay != 0.0,
-                           h.decoupled_weight_decay && h.weight_decay != 0.0,
-                           h.amsgrad,
-                           h.maximize};
+                           static_cast<T>(1.0 - h.lr * h.weight_decay)};
+    const Decay decay = h.weight_decay == 0.0        ? Decay::None
+                        : h.decoupled_weight_decay ? Decay::Decoupled
+                                                   : Decay::L2;
+    const AdamLoop<T> loop = pick_loop<T>(decay, h.amsgrad, h.maximize);
     T* p_data = p.data_ptr<T>();
     const T* g_data = g.data_ptr<T>();
     T* m_data = m.data_ptr<T>();
     T* v_data = v.data_ptr<T>();
     T* v_max_data = h.amsgrad ? v_max.data_ptr<T>() : nullptr;
     parallel_for(0, p.numel(), kChunk, [&](int64_t begin, int64_t end) {
-      adam_loop(p_data + begin, g_data + begin, m_data + begin, v_data + begin,
-                v_max_data ? v_max_data + begin : nullptr, end - begin, s);
+      loop(p_data + begin, g_data + begin, m_data + begin, v_data + begin,
+           v_max_data ? v_max_data + begin : nullptr, end - begin, s);
     });
   });
   if (!p.is_same(param)) kernels::copy_into(param, p);
