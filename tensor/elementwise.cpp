@@ -7,6 +7,7 @@
 
 #include "tensor/kernels.h"
 #include "tensor/strided_loop.h"
+#include "tensor/vector_math.h"
 
 namespace ag::kernels {
 
@@ -28,6 +29,12 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
   Tensor out = empty(x.shape(), out_dtype);
   TOut* o = out.data_ptr<TOut>();
   const TIn* in = x.data_ptr<TIn>();
+  if (x.is_contiguous()) {  // the common case: one flat loop, no layout to build
+    parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = f(in[i]);
+    });
+    return out;
+  }
   StridedLayout<2> layout(x.shape(), {contiguous_strides(x.shape()), x.strides()});
   parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 2> off, int64_t n,
                                     std::array<int64_t, 2> inc) {
@@ -50,6 +57,13 @@ Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view 
   TOut* o = out.data_ptr<TOut>();
   const TA* pa0 = a.data_ptr<TA>();
   const TB* pb0 = b.data_ptr<TB>();
+  if (a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous()) {
+    // Same shape, both contiguous: one flat loop (the same chunks as the strided path).
+    parallel_for(0, shape.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = f(pa0[i], pb0[i]);
+    });
+    return out;
+  }
   StridedLayout<3> layout(shape, {contiguous_strides(shape),
                                   broadcast_strides(a.shape(), a.strides(), shape),
                                   broadcast_strides(b.shape(), b.strides(), shape)});
@@ -132,9 +146,22 @@ Tensor cast(const Tensor& x, DType dtype) {
 
 namespace {
 
+// float32 GELU uses the branch-free erf_f32 / exp_f32 of vector_math.h, so its loops
+// vectorise; float64 keeps libm's std::erf and std::exp (gradcheck compares against it).
 template <typename T>
-T gelu_erf(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+[[gnu::always_inline]] inline T erf_any(T x) {
+  if constexpr (std::is_same_v<T, float>) return erf_f32(x);
+  else return std::erf(x);
+}
+template <typename T>
+[[gnu::always_inline]] inline T exp_any(T x) {
+  if constexpr (std::is_same_v<T, float>) return exp_f32(x);
+  else return std::exp(x);
+}
+
+template <typename T>
+[[gnu::always_inline]] inline T gelu_erf(T x) {
+  return T(0.5) * x * (T(1) + erf_any(x * T(std::numbers::sqrt2 / 2)));
 }
 // GELU's tanh form: inner = sqrt(2/pi) (x + 0.044715 x^3).
 inline constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;
@@ -146,9 +173,9 @@ T gelu_tanh(T x) {
 }
 // d/dx x*Phi(x) = Phi(x) + x*phi(x), phi the standard normal density.
 template <typename T>
-T gelu_erf_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+[[gnu::always_inline]] inline T gelu_erf_grad(T x) {
+  const T cdf = T(0.5) * (T(1) + erf_any(x * T(std::numbers::sqrt2 / 2)));
+  const T pdf = exp_any(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   return cdf + x * pdf;
 }
 // d2/dx2 x*Phi(x) = 2 phi(x) + x phi'(x) = phi(x) (2 - x^2).
@@ -159,7 +186,7 @@ T gelu_erf_grad2(T x) {
 }
 // With u = inner(x), t = tanh(u): y = x(1+t)/2, y' = (1+t)/2 + x(1-t^2)u'/2.
 template <typename T>
-T gelu_tanh_grad(T x) {
+[[gnu::always_inline]] inline T gelu_tanh_grad(T x) {
   const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
   const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
   const T t = std::tanh(u);
@@ -226,6 +253,21 @@ Tensor unary(Unary op, const Tensor& x) {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) return x;
     else return unary_typed<T>(op, x);
+  });
+}
+
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form) {
+  require_defined(dy, "gelu_backward", "dy");
+  require_defined(x, "gelu_backward", "x");
+  require_same_dtype(dy, x, "gelu_backward");
+  return dispatch_floating(x.dtype(), "gelu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    // The same product dy * gelu'(x) as the unfused form, so the bits agree with it.
+    if (tanh_form)
+      return map2<T, T, T>(dy, x, x.dtype(), "gelu_backward",
+                           [](T g, T v) { return g * gelu_tanh_grad(v); });
+    return map2<T, T, T>(dy, x, x.dtype(), "gelu_backward",
+                         [](T g, T v) { return g * gelu_erf_grad(v); });
   });
 }
 
