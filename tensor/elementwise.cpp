@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "tensor/kernels.h"
+#include "tensor/simd/gelu_simd.h"
 #include "tensor/strided_loop.h"
 #include "tensor/vector_math.h"
 
@@ -161,7 +162,8 @@ template <typename T>
 
 template <typename T>
 [[gnu::always_inline]] inline T gelu_erf(T x) {
-  return T(0.5) * x * (T(1) + erf_any(x * T(std::numbers::sqrt2 / 2)));
+  if constexpr (std::is_same_v<T, float>) return gelu_erf_f32(x);
+  else return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
 }
 // GELU's tanh form: inner = sqrt(2/pi) (x + 0.044715 x^3).
 inline constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;
@@ -174,6 +176,7 @@ T gelu_tanh(T x) {
 // d/dx x*Phi(x) = Phi(x) + x*phi(x), phi the standard normal density.
 template <typename T>
 [[gnu::always_inline]] inline T gelu_erf_grad(T x) {
+  if constexpr (std::is_same_v<T, float>) return gelu_erf_grad_f32(x);
   const T cdf = T(0.5) * (T(1) + erf_any(x * T(std::numbers::sqrt2 / 2)));
   const T pdf = exp_any(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   return cdf + x * pdf;
@@ -246,8 +249,41 @@ Tensor unary_typed(Unary op, const Tensor& x) {
 
 }  // namespace
 
+namespace {
+
+// The float32 GELU loops for this CPU, chosen once: AVX-512, AVX2, or the baseline build.
+// All give the same bits (see vector_math.h), so the choice only changes the speed.
+struct GeluLoops {
+  void (*forward)(const float* x, float* y, int64_t n);
+  void (*backward)(const float* dy, const float* x, float* dx, int64_t n);
+};
+
+const GeluLoops& gelu_loops() {
+  static const GeluLoops loops = [] {
+#if defined(AG_HAVE_SIMD)
+    if (__builtin_cpu_supports("avx512f"))
+      return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512};
+    if (__builtin_cpu_supports("avx2"))
+      return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2};
+#endif
+    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop};
+  }();
+  return loops;
+}
+
+}  // namespace
+
 Tensor unary(Unary op, const Tensor& x) {
   require_defined(x, "unary", "the input");
+  if (op == Unary::GeluErf && x.dtype() == kFloat32 && x.is_contiguous()) {
+    Tensor out = empty(x.shape(), kFloat32);
+    const float* in = x.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    const auto forward = gelu_loops().forward;
+    parallel_for(0, x.numel(), kElementwiseGrain,
+                 [&](int64_t begin, int64_t end) { forward(in + begin, o + begin, end - begin); });
+    return out;
+  }
   if (x.dtype() == kBool) throw Error("unary", "not defined for bool tensors");
   return dispatch_all(x.dtype(), [&](auto zero) -> Tensor {
     using T = decltype(zero);
@@ -260,6 +296,18 @@ Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form) {
   require_defined(dy, "gelu_backward", "dy");
   require_defined(x, "gelu_backward", "x");
   require_same_dtype(dy, x, "gelu_backward");
+  if (!tanh_form && x.dtype() == kFloat32 && dy.shape() == x.shape() && dy.is_contiguous() &&
+      x.is_contiguous()) {
+    Tensor dx = empty(x.shape(), kFloat32);
+    const float* pdy = dy.data_ptr<float>();
+    const float* px = x.data_ptr<float>();
+    float* pdx = dx.data_ptr<float>();
+    const auto backward = gelu_loops().backward;
+    parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      backward(pdy + begin, px + begin, pdx + begin, end - begin);
+    });
+    return dx;
+  }
   return dispatch_floating(x.dtype(), "gelu_backward", [&](auto zero) {
     using T = decltype(zero);
     // The same product dy * gelu'(x) as the unfused form, so the bits agree with it.

@@ -20,7 +20,11 @@
 #include <cstdint>
 #include <limits>
 
+// Everything is in an anonymous namespace: tensor/simd/gelu_<isa>.cpp compile these same loops
+// with AVX2 / AVX-512 flags, and one copy per translation unit keeps the linker from handing a
+// wide-ISA copy to a CPU without it (see tensor/simd/gemm_pack.h).
 namespace ag::kernels {
+namespace {
 
 // erf(x) = x P(x^2) / Q(x^2) on [-4, 4], the rational minimax fit used by XLA and Eigen
 // (generic_fast_erf_float); past |x| = 4, erf(x) rounds to +-1 in float anyway.
@@ -69,4 +73,26 @@ namespace ag::kernels {
   return in < kLo ? 0.0f : (in > kHi ? std::numeric_limits<float>::infinity() : (in != in ? in : y));
 }
 
+// ---- float32 GELU (exact form), built on the two above ------------------------------------
+// gelu(x) = x Phi(x) = x/2 (1 + erf(x / sqrt 2))      gelu'(x) = Phi(x) + x phi(x)
+[[gnu::always_inline]] inline float gelu_erf_f32(float x) {
+  return 0.5f * x * (1.0f + erf_f32(x * 0.707106781186547524f));
+}
+[[gnu::always_inline]] inline float gelu_erf_grad_f32(float x) {
+  const float cdf = 0.5f * (1.0f + erf_f32(x * 0.707106781186547524f));
+  const float pdf = exp_f32(-0.5f * x * x) * 0.398942280401432678f;  // 1 / sqrt(2 pi)
+  return cdf + x * pdf;
+}
+
+// The contiguous loops, one definition for every instruction set. Files compiled with wider
+// ISAs build them with -ffp-contract=off, so no multiply-add is fused: every lane computes the
+// same IEEE operations in the same order, and the bits never depend on the CPU or the path.
+inline void gelu_erf_f32_loop(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = gelu_erf_f32(x[i]);
+}
+inline void gelu_erf_backward_f32_loop(const float* dy, const float* x, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_f32(x[i]);
+}
+
+}  // namespace
 }  // namespace ag::kernels
