@@ -87,26 +87,12 @@ Tensor alias(const Tensor& x, const Shape& shape, const Strides& strides, int64_
 // dy: the slice's shape   returns: shape
 Tensor slice_scatter(const Tensor& dy, const Shape& shape, int64_t dim, int64_t start,
                      int64_t step) {
-  const int64_t n = dy.size(dim);
-  Tensor out;
-  if (step == 1) {
-    // Zero only the two slabs around the slice, [0, start) and [start + n, size), along dim:
-    // the slice itself is overwritten by dy next (a third of qkv's gradient, say).
-    out = empty(shape, dy.dtype());
-    const Tensor zero = zeros({}, dy.dtype());
-    Shape slab = shape;
-    slab[dim] = start;
-    kernels::copy_into(alias(out, slab, out.strides(), 0), zero);
-    slab[dim] = shape[dim] - start - n;
-    kernels::copy_into(alias(out, slab, out.strides(), (start + n) * out.strides()[dim]), zero);
-  } else {
-    out = zeros(shape, dy.dtype());
-  }
+  Tensor out = zeros(shape, dy.dtype());
   Strides strides = out.strides();
   const int64_t offset = start * strides[dim];
   strides[dim] *= step;
   kernels::copy_into(alias(out, dy.shape(), strides, offset), dy);
-  return record("slice_scatter", out, {dy}, [dim, start, step, n](const Tensor& dg) {
+  return record("slice_scatter", out, {dy}, [dim, start, step, n = dy.size(dim)](const Tensor& dg) {
     // d/d(dy) of "place dy into zeros" is "read the same slice back".
     return Grads{dg.slice(dim, start, start + (n - 1) * step + 1, step)};
   });

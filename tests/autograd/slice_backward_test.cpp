@@ -1,7 +1,6 @@
-// slice_backward_test.cpp: slice's backward (slice_scatter), which for step 1 zeroes only the
-// slabs around the slice instead of the whole gradient. Every element outside the slice must
-// still be exactly 0 even when the allocator hands back a buffer that held NaNs, at the edges
-// (start 0, end at the size), for a slice of everything or of nothing, on any dim, with steps.
+// slice_backward_test.cpp: slice's backward (slice_scatter): every element outside the slice must
+// be exactly 0 even when the allocator hands back a buffer that held NaNs, at the edges (start 0,
+// end at the size), for a slice of everything or of nothing, on any dim, with steps.
 #include <gtest/gtest.h>
 
 #include <cmath>
