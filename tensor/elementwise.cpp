@@ -126,7 +126,15 @@ void copy_into(const Tensor& dst, const Tensor& src) {
                                       std::array<int64_t, 2> inc) {
       T* pd = d0 + off[0];
       const T* ps = s0 + off[1];
-      for (int64_t i = 0; i < n; ++i) pd[i * inc[0]] = ps[i * inc[1]];
+      // Runs that are plain copies or fills get loops the compiler can vectorise.
+      if (inc[0] == 1 && inc[1] == 1) {
+        for (int64_t i = 0; i < n; ++i) pd[i] = ps[i];
+      } else if (inc[0] == 1 && inc[1] == 0) {
+        const T v = *ps;
+        for (int64_t i = 0; i < n; ++i) pd[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) pd[i * inc[0]] = ps[i * inc[1]];
+      }
     });
   });
 }

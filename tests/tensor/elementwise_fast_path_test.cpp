@@ -1,7 +1,8 @@
 // elementwise_fast_path_test.cpp: the contiguous fast paths of tensor/elementwise.cpp (flat
 // unary and same-shape binary loops, the fused GELU backward) against the general strided path,
 // at awkward sizes (1, primes, tails past the parallel grain) and with transposed, sliced and
-// broadcast operands; and float32 GELU, which uses vector_math.h's erf, against double precision.
+// broadcast operands; copy_into's copy and fill runs; and float32 GELU, which uses
+// vector_math.h's erf, against double precision.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -108,6 +109,33 @@ TEST(ElementwiseFastPath, ContiguousAndStridedPathsGiveTheSameBits) {
         const Tensor c = kernels::copy(sliced);
         EXPECT_TRUE(c.is_contiguous());
         EXPECT_EQ(c.to_vector<double>(), sliced.to_vector<double>());
+      }
+    }
+  }
+}
+
+TEST(ElementwiseFastPath, CopyIntoRunsCopyFillAndGatherLikeThePlainLoop) {
+  // copy_into's runs: contiguous on both sides (a copy), a stride-0 source (a fill), anything
+  // else (the strided loop). Destination: a column block of a wider buffer, so runs are short.
+  manual_seed(8);
+  for (int64_t rows : {1, 5, 33}) {
+    for (int64_t cols : {1, 3, 17, 64}) {
+      const int64_t width = cols + 7;
+      const Tensor src = randn({rows, cols});
+      const Tensor transposed_src = strided_copy(src);
+      const Tensor row = randn({cols});
+      const Tensor scalar = full({}, 2.5);
+      for (const Tensor& s : {src, transposed_src, row, scalar}) {
+        Tensor buffer = full({rows, width}, -1.0);
+        const Tensor dst = buffer.narrow(1, 3, cols);
+        kernels::copy_into(dst, s);
+        const auto got = buffer.to_vector<float>();
+        const auto want = kernels::contiguous(s.expand({rows, cols})).to_vector<float>();
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t c = 0; c < width; ++c) {
+            const float expected = (c >= 3 && c < 3 + cols) ? want[r * cols + c - 3] : -1.0f;
+            ASSERT_EQ(got[r * width + c], expected) << rows << "x" << cols << " at " << r << "," << c;
+          }
       }
     }
   }
