@@ -50,6 +50,14 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
   return out;
 }
 
+// True when `shape` holds n elements along its last dim and 1 along every other: (n), (1, n).
+bool is_row_vector_of(const Shape& shape, int64_t n) {
+  if (shape.empty() || shape.back() != n) return false;
+  for (size_t d = 0; d + 1 < shape.size(); ++d)
+    if (shape[d] != 1) return false;
+  return true;
+}
+
 // out[i] = f(a[i], b[i]) with a and b broadcast to a common shape.
 template <typename TOut, typename TA, typename TB, typename F>
 Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view op, F f) {
@@ -62,6 +70,24 @@ Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view 
     // Same shape, both contiguous: one flat loop (the same chunks as the strided path).
     parallel_for(0, shape.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
       for (int64_t i = begin; i < end; ++i) o[i] = f(pa0[i], pb0[i]);
+    });
+    return out;
+  }
+  if (a.shape() == shape && a.is_contiguous() && b.is_contiguous() && !shape.empty() &&
+      is_row_vector_of(b.shape(), shape.back())) {
+    // a: (..., N) contiguous, b: (N) broadcast along every row (a bias add): walk a flat and
+    // b cyclically, one vectorisable loop per stretch of a row inside the chunk.
+    const int64_t N = shape.back();
+    parallel_for(0, shape.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end;) {
+        const int64_t c0 = i % N;
+        const int64_t n = std::min(N - c0, end - i);
+        TOut* po = o + i;
+        const TA* pa = pa0 + i;
+        const TB* pb = pb0 + c0;
+        for (int64_t k = 0; k < n; ++k) po[k] = f(pa[k], pb[k]);
+        i += n;
+      }
     });
     return out;
   }

@@ -99,11 +99,24 @@ TEST(ElementwiseFastPath, ContiguousAndStridedPathsGiveTheSameBits) {
           EXPECT_TRUE(same_bits(fast, kernels::binary(op, a, sb, "test")));
           EXPECT_TRUE(same_bits(fast, kernels::binary(op, sa, sb, "test")));
         }
-        // Row + broadcast vector (a bias add), against a bias expanded and copied to full size.
-        const Tensor bias = randn({cols}, dt);
-        const Tensor full_bias = kernels::contiguous(bias.expand({rows, cols}));
-        EXPECT_TRUE(same_bits(kernels::binary(kernels::Binary::Add, a, bias, "test"),
-                              kernels::binary(kernels::Binary::Add, a, full_bias, "test")));
+        // Row + broadcast vector (a bias add), against a bias expanded and copied to full size
+        // and against the strided path (a transposed a).
+        for (const Shape& bias_shape : {Shape{cols}, Shape{1, cols}}) {
+          const Tensor bias = randn(bias_shape, dt);
+          const Tensor full_bias = kernels::contiguous(bias.expand({rows, cols}));
+          for (auto op : {kernels::Binary::Add, kernels::Binary::Sub, kernels::Binary::Mul,
+                          kernels::Binary::Div}) {
+            const Tensor fast = kernels::binary(op, a, bias, "test");
+            EXPECT_TRUE(same_bits(fast, kernels::binary(op, a, full_bias, "test")));
+            EXPECT_TRUE(same_bits(fast, kernels::binary(op, sa, bias, "test")));
+          }
+        }
+        // A 3-d input whose rows run across chunk boundaries of the parallel grain.
+        const Tensor big = randn({3, rows * 11 + 2, cols}, dt), bias = randn({cols}, dt);
+        EXPECT_TRUE(same_bits(
+            kernels::binary(kernels::Binary::Add, big, bias, "test"),
+            kernels::binary(kernels::Binary::Add, big, kernels::contiguous(bias.expand(big.shape())),
+                            "test")));
         // copy of a sliced view (contiguous() of a narrow), against element reads.
         const Tensor sliced = a.narrow(1, cols / 3, cols - cols / 3);
         const Tensor c = kernels::copy(sliced);
