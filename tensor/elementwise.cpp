@@ -130,8 +130,43 @@ Tensor contiguous(const Tensor& x) {
   return x.is_contiguous() ? x : copy(x);
 }
 
+namespace {
+
+// out (R, C) row-major = a transposed matrix: element (r, c) at src[r + c * ld]. Read element by
+// element, every read lands ld elements past the last (a new cache line each time); tiles of
+// kTile x kTile read kTile whole lines and write kTile whole rows instead. Row blocks are split
+// across threads by a grain fixed by C alone; a copy is exact, so the bits never depend on it.
+template <typename T>
+void copy_transposed(T* out, const T* src, int64_t R, int64_t C, int64_t ld) {
+  constexpr int64_t kTile = 16;
+  const int64_t blocks = (R + kTile - 1) / kTile;
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / (kTile * std::max<int64_t>(C, 1)));
+  parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = b0 * kTile; r0 < std::min(R, b1 * kTile); r0 += kTile) {
+      const int64_t r1 = std::min(R, r0 + kTile);
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+        const int64_t c1 = std::min(C, c0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) out[r * C + c] = src[r + c * ld];
+      }
+    }
+  });
+}
+
+}  // namespace
+
 Tensor copy(const Tensor& x) {
   require_defined(x, "copy", "the input");
+  if (x.dim() == 2 && x.size(0) > 1 && x.size(1) > 1 && x.stride(0) == 1 &&
+      x.stride(1) >= x.size(0)) {
+    // A transposed matrix (W.t() and the gradients that come back through it): tiled.
+    Tensor out = empty(x.shape(), x.dtype());
+    dispatch_all(x.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      copy_transposed(out.data_ptr<T>(), x.data_ptr<T>(), x.size(0), x.size(1), x.stride(1));
+    });
+    return out;
+  }
   return dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map1<T, T>(x, x.dtype(), [](T v) { return v; });

@@ -13,6 +13,7 @@
 #include "tensor/kernels.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
+#include "tensor/thread_pool.h"
 
 namespace {
 
@@ -149,6 +150,35 @@ TEST(ElementwiseFastPath, CopyIntoRunsCopyFillAndGatherLikeThePlainLoop) {
             const float expected = (c >= 3 && c < 3 + cols) ? want[r * cols + c - 3] : -1.0f;
             ASSERT_EQ(got[r * width + c], expected) << rows << "x" << cols << " at " << r << "," << c;
           }
+      }
+    }
+  }
+}
+
+TEST(ElementwiseFastPath, TiledCopyOfATransposedMatrixMatchesElementReads) {
+  // copy() of a (R, C) view with strides (1, ld >= R) runs in 16 x 16 tiles: sizes below, at
+  // and past a tile, a sliced source (ld > R), several dtypes, and 1 vs 2 threads.
+  manual_seed(9);
+  for (auto [R, C] : {std::pair<int64_t, int64_t>{2, 2}, {2, 17}, {16, 16}, {17, 33}, {64, 3},
+                      {300, 257}}) {
+    for (DType dt : {kFloat32, kFloat64, kInt64}) {
+      const Tensor base = (randn({C, R + 5}) * scalar_tensor(100.0f)).to(dt);
+      const auto values = base.to_vector<double>();  // base is contiguous: no copy involved
+      for (int64_t start : {0, 5}) {
+        const Tensor x = base.narrow(1, start, R).t();  // (R, C), strides (1, R + 5)
+        ASSERT_EQ(x.stride(0), 1);
+        const int threads = get_num_threads();
+        set_num_threads(1);
+        const Tensor c = kernels::copy(x);
+        set_num_threads(2);
+        const Tensor c2 = kernels::copy(x);
+        set_num_threads(threads);
+        EXPECT_TRUE(c.is_contiguous());
+        EXPECT_TRUE(same_bits(c, c2));
+        const auto got = c.to_vector<double>();
+        for (int64_t r = 0; r < R; ++r)
+          for (int64_t col = 0; col < C; ++col)
+            ASSERT_EQ(got[r * C + col], values[col * (R + 5) + start + r]) << R << "x" << C;
       }
     }
   }
