@@ -18,6 +18,7 @@
 //
 // A constant row has var = 0, so rstd = 1/sqrt(eps): finite, which is why eps must be > 0.
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/node.h"
@@ -76,11 +77,16 @@ void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* w
       const double s = 1.0 / std::sqrt(sq / static_cast<double>(C) + eps);
       mean[r] = m;
       rstd[r] = s;
-      for (int64_t c = 0; c < C; ++c) {
-        double v = (x_row[c] - m) * s;
-        if (w) v *= w[c];
-        if (b) v += b[c];
-        y_row[c] = static_cast<T>(v);
+      if (w && b) {  // the common case gets a loop without null tests, so it vectorises
+        for (int64_t c = 0; c < C; ++c)
+          y_row[c] = static_cast<T>((x_row[c] - m) * s * w[c] + b[c]);
+      } else {
+        for (int64_t c = 0; c < C; ++c) {
+          double v = (x_row[c] - m) * s;
+          if (w) v *= w[c];
+          if (b) v += b[c];
+          y_row[c] = static_cast<T>(v);
+        }
       }
     }
   });
@@ -115,21 +121,28 @@ void layer_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
       const T* dy_row = dy + r * C;
       T* dx_row = dx + r * C;
       const double m = mean[r], s = rstd[r];
-      // Pass 1: the two row means of g = dy * w and g * x_hat, and this row's share of dw, db.
-      auto g_at = [&](int64_t c) {
-        return w ? dy_row[c] * static_cast<double>(w[c]) : static_cast<double>(dy_row[c]);
+      // g = dy * w, or dy without affine weights. The choice is made once per row, outside
+      // the loops: a `w ? ... : ...` inside them cannot be vectorised (w[c] may not be read
+      // when w is null), and either way each element is computed by the same expression.
+      auto process_row = [&](auto with_w) {
+        auto g_at = [&](int64_t c) {
+          if constexpr (decltype(with_w)::value) return dy_row[c] * static_cast<double>(w[c]);
+          else return static_cast<double>(dy_row[c]);
+        };
+        // Pass 1: the two row means of g and g * x_hat, and this row's share of dw, db.
+        const double mean_g = row_sum<T>(C, g_at) / static_cast<double>(C);
+        const double mean_g_xhat =
+            row_sum<T>(C, [&](int64_t c) { return g_at(c) * ((x_row[c] - m) * s); }) /
+            static_cast<double>(C);
+        if (want_params) add_param_grads(dw_part, db_part, dy_row, x_row, m, s, C);
+        // Pass 2: dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)).
+        for (int64_t c = 0; c < C; ++c) {
+          const double x_hat = (x_row[c] - m) * s;
+          dx_row[c] = static_cast<T>(s * (g_at(c) - mean_g - x_hat * mean_g_xhat));
+        }
       };
-      const double mean_g = row_sum<T>(C, g_at) / static_cast<double>(C);
-      const double mean_g_xhat =
-          row_sum<T>(C, [&](int64_t c) { return g_at(c) * ((x_row[c] - m) * s); }) /
-          static_cast<double>(C);
-      if (want_params) add_param_grads(dw_part, db_part, dy_row, x_row, m, s, C);
-      // Pass 2: dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)).
-      for (int64_t c = 0; c < C; ++c) {
-        const double x_hat = (x_row[c] - m) * s;
-        const double g = w ? dy_row[c] * static_cast<double>(w[c]) : dy_row[c];
-        dx_row[c] = static_cast<T>(s * (g - mean_g - x_hat * mean_g_xhat));
-      }
+      if (w) process_row(std::true_type{});
+      else process_row(std::false_type{});
     }
   });
   if (!want_params) return;
