@@ -1,11 +1,17 @@
 // vector_math_test.cpp: the branch-free erf_f32 and exp_f32 of tensor/vector_math.h against
 // double-precision std::erf / std::exp on a dense grid, with the error bounds the header states,
-// and their special values (NaN, +-inf, underflow).
+// and their special values (NaN, +-inf, underflow); and the AVX2 / AVX-512 builds of the GELU
+// loops against the baseline build, bit for bit.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <iterator>
 #include <limits>
+#include <vector>
 
+#include "tensor/simd/gelu_simd.h"
 #include "tensor/vector_math.h"
 
 namespace {
@@ -58,5 +64,40 @@ TEST(VectorMath, ExpSpecialValues) {
   EXPECT_EQ(exp_f32(inf), inf);
   EXPECT_TRUE(std::isnan(exp_f32(std::numeric_limits<float>::quiet_NaN())));
 }
+
+// The GELU loops built for AVX2 and AVX-512 (tensor/simd/gelu_*.cpp) against this file's
+// baseline build of the same loops: bit for bit, including tails and extreme inputs.
+#if defined(AG_TEST_SIMD)
+TEST(VectorMath, SimdGeluLoopsGiveTheBaselineBits) {
+  std::vector<float> x(100003), dy(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::sin(static_cast<float>(i) * 0.37f) * 7.0f;
+    dy[i] = std::cos(static_cast<float>(i) * 0.11f);
+  }
+  const float specials[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f, 13.0f, -13.0f,
+                            std::numeric_limits<float>::infinity(), 4.0f, -4.0f};
+  std::copy(std::begin(specials), std::end(specials), x.begin());
+  using Loop = void (*)(const float*, float*, int64_t);
+  using BackwardLoop = void (*)(const float*, const float*, float*, int64_t);
+  struct Isa { const char* name; bool present; Loop forward; BackwardLoop backward; };
+  const Isa isas[] = {
+      {"avx2", __builtin_cpu_supports("avx2") != 0, ag::kernels::simd::gelu_erf_f32_avx2,
+       ag::kernels::simd::gelu_erf_backward_f32_avx2},
+      {"avx512", __builtin_cpu_supports("avx512f") != 0, ag::kernels::simd::gelu_erf_f32_avx512,
+       ag::kernels::simd::gelu_erf_backward_f32_avx512}};
+  for (const Isa& isa : isas) {
+    if (!isa.present) continue;
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{17}, static_cast<int64_t>(x.size())}) {
+      std::vector<float> base(n), wide(n);
+      ag::kernels::gelu_erf_f32_loop(x.data(), base.data(), n);
+      isa.forward(x.data(), wide.data(), n);
+      EXPECT_EQ(std::memcmp(base.data(), wide.data(), sizeof(float) * n), 0) << isa.name << n;
+      ag::kernels::gelu_erf_backward_f32_loop(dy.data(), x.data(), base.data(), n);
+      isa.backward(dy.data(), x.data(), wide.data(), n);
+      EXPECT_EQ(std::memcmp(base.data(), wide.data(), sizeof(float) * n), 0) << isa.name << n;
+    }
+  }
+}
+#endif
 
 }  // namespace
