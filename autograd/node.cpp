@@ -55,7 +55,8 @@ const char* non_finite(const Tensor& t) {
   dispatch_floating(t.dtype(), "anomaly", [&](auto zero) {
     using T = decltype(zero);
     const T* p = c.data_ptr<T>();
-    for (int64_t i = 0; i < c.numel() && !has_nan; ++i) {
+    const int64_t n = c.numel();
+    for (int64_t i = 0; i < n && !has_nan; ++i) {
       has_nan = has_nan || std::isnan(p[i]);
       has_inf = has_inf || std::isinf(p[i]);
     }

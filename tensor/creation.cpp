@@ -33,7 +33,8 @@ Tensor full(const Shape& shape, double value, DType dtype) {
     using T = decltype(zero);
     T* data = t.data_ptr<T>();
     const T v = static_cast<T>(value);
-    for (int64_t i = 0; i < t.numel(); ++i) data[i] = v;
+    const int64_t n = t.numel();  // once: numel() walks the shape, so never in the loop test
+    for (int64_t i = 0; i < n; ++i) data[i] = v;
   });
   return t;
 }

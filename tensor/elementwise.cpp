@@ -6,7 +6,9 @@
 #include <numbers>
 
 #include "tensor/kernels.h"
+#include "tensor/simd/gelu_simd.h"
 #include "tensor/strided_loop.h"
+#include "tensor/vector_math.h"
 
 namespace ag::kernels {
 
@@ -28,6 +30,12 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
   Tensor out = empty(x.shape(), out_dtype);
   TOut* o = out.data_ptr<TOut>();
   const TIn* in = x.data_ptr<TIn>();
+  if (x.is_contiguous()) {  // the common case: one flat loop, no layout to build
+    parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = f(in[i]);
+    });
+    return out;
+  }
   StridedLayout<2> layout(x.shape(), {contiguous_strides(x.shape()), x.strides()});
   parallel_for_each_run(layout, [&](int64_t, std::array<int64_t, 2> off, int64_t n,
                                     std::array<int64_t, 2> inc) {
@@ -42,6 +50,14 @@ Tensor map1(const Tensor& x, DType out_dtype, F f) {
   return out;
 }
 
+// True when `shape` holds n elements along its last dim and 1 along every other: (n), (1, n).
+bool is_row_vector_of(const Shape& shape, int64_t n) {
+  if (shape.empty() || shape.back() != n) return false;
+  for (size_t d = 0; d + 1 < shape.size(); ++d)
+    if (shape[d] != 1) return false;
+  return true;
+}
+
 // out[i] = f(a[i], b[i]) with a and b broadcast to a common shape.
 template <typename TOut, typename TA, typename TB, typename F>
 Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view op, F f) {
@@ -50,6 +66,31 @@ Tensor map2(const Tensor& a, const Tensor& b, DType out_dtype, std::string_view 
   TOut* o = out.data_ptr<TOut>();
   const TA* pa0 = a.data_ptr<TA>();
   const TB* pb0 = b.data_ptr<TB>();
+  if (a.shape() == shape && b.shape() == shape && a.is_contiguous() && b.is_contiguous()) {
+    // Same shape, both contiguous: one flat loop (the same chunks as the strided path).
+    parallel_for(0, shape.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end; ++i) o[i] = f(pa0[i], pb0[i]);
+    });
+    return out;
+  }
+  if (a.shape() == shape && a.is_contiguous() && b.is_contiguous() && !shape.empty() &&
+      is_row_vector_of(b.shape(), shape.back())) {
+    // a: (..., N) contiguous, b: (N) broadcast along every row (a bias add): walk a flat and
+    // b cyclically, one vectorisable loop per stretch of a row inside the chunk.
+    const int64_t N = shape.back();
+    parallel_for(0, shape.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      for (int64_t i = begin; i < end;) {
+        const int64_t c0 = i % N;
+        const int64_t n = std::min(N - c0, end - i);
+        TOut* po = o + i;
+        const TA* pa = pa0 + i;
+        const TB* pb = pb0 + c0;
+        for (int64_t k = 0; k < n; ++k) po[k] = f(pa[k], pb[k]);
+        i += n;
+      }
+    });
+    return out;
+  }
   StridedLayout<3> layout(shape, {contiguous_strides(shape),
                                   broadcast_strides(a.shape(), a.strides(), shape),
                                   broadcast_strides(b.shape(), b.strides(), shape)});
@@ -89,8 +130,43 @@ Tensor contiguous(const Tensor& x) {
   return x.is_contiguous() ? x : copy(x);
 }
 
+namespace {
+
+// out (R, C) row-major = a transposed matrix: element (r, c) at src[r + c * ld]. Read element by
+// element, every read lands ld elements past the last (a new cache line each time); tiles of
+// kTile x kTile read kTile whole lines and write kTile whole rows instead. Row blocks are split
+// across threads by a grain fixed by C alone; a copy is exact, so the bits never depend on it.
+template <typename T>
+void copy_transposed(T* out, const T* src, int64_t R, int64_t C, int64_t ld) {
+  constexpr int64_t kTile = 16;
+  const int64_t blocks = (R + kTile - 1) / kTile;
+  const int64_t grain = std::max<int64_t>(1, kElementwiseGrain / (kTile * std::max<int64_t>(C, 1)));
+  parallel_for(0, blocks, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t r0 = b0 * kTile; r0 < std::min(R, b1 * kTile); r0 += kTile) {
+      const int64_t r1 = std::min(R, r0 + kTile);
+      for (int64_t c0 = 0; c0 < C; c0 += kTile) {
+        const int64_t c1 = std::min(C, c0 + kTile);
+        for (int64_t r = r0; r < r1; ++r)
+          for (int64_t c = c0; c < c1; ++c) out[r * C + c] = src[r + c * ld];
+      }
+    }
+  });
+}
+
+}  // namespace
+
 Tensor copy(const Tensor& x) {
   require_defined(x, "copy", "the input");
+  if (x.dim() == 2 && x.size(0) > 1 && x.size(1) > 1 && x.stride(0) == 1 &&
+      x.stride(1) >= x.size(0)) {
+    // A transposed matrix (W.t() and the gradients that come back through it): tiled.
+    Tensor out = empty(x.shape(), x.dtype());
+    dispatch_all(x.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      copy_transposed(out.data_ptr<T>(), x.data_ptr<T>(), x.size(0), x.size(1), x.stride(1));
+    });
+    return out;
+  }
   return dispatch_all(x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     return map1<T, T>(x, x.dtype(), [](T v) { return v; });
@@ -111,7 +187,15 @@ void copy_into(const Tensor& dst, const Tensor& src) {
                                       std::array<int64_t, 2> inc) {
       T* pd = d0 + off[0];
       const T* ps = s0 + off[1];
-      for (int64_t i = 0; i < n; ++i) pd[i * inc[0]] = ps[i * inc[1]];
+      // Runs that are plain copies or fills get loops the compiler can vectorise.
+      if (inc[0] == 1 && inc[1] == 1) {
+        for (int64_t i = 0; i < n; ++i) pd[i] = ps[i];
+      } else if (inc[0] == 1 && inc[1] == 0) {
+        const T v = *ps;
+        for (int64_t i = 0; i < n; ++i) pd[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) pd[i * inc[0]] = ps[i * inc[1]];
+      }
     });
   });
 }
@@ -132,9 +216,23 @@ Tensor cast(const Tensor& x, DType dtype) {
 
 namespace {
 
+// float32 GELU uses the branch-free erf_f32 / exp_f32 of vector_math.h, so its loops
+// vectorise; float64 keeps libm's std::erf and std::exp (gradcheck compares against it).
 template <typename T>
-T gelu_erf(T x) {
-  return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
+[[gnu::always_inline]] inline T erf_any(T x) {
+  if constexpr (std::is_same_v<T, float>) return erf_f32(x);
+  else return std::erf(x);
+}
+template <typename T>
+[[gnu::always_inline]] inline T exp_any(T x) {
+  if constexpr (std::is_same_v<T, float>) return exp_f32(x);
+  else return std::exp(x);
+}
+
+template <typename T>
+[[gnu::always_inline]] inline T gelu_erf(T x) {
+  if constexpr (std::is_same_v<T, float>) return gelu_erf_f32(x);
+  else return T(0.5) * x * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
 }
 // GELU's tanh form: inner = sqrt(2/pi) (x + 0.044715 x^3).
 inline constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;
@@ -146,9 +244,10 @@ T gelu_tanh(T x) {
 }
 // d/dx x*Phi(x) = Phi(x) + x*phi(x), phi the standard normal density.
 template <typename T>
-T gelu_erf_grad(T x) {
-  const T cdf = T(0.5) * (T(1) + std::erf(x * T(std::numbers::sqrt2 / 2)));
-  const T pdf = std::exp(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
+[[gnu::always_inline]] inline T gelu_erf_grad(T x) {
+  if constexpr (std::is_same_v<T, float>) return gelu_erf_grad_f32(x);
+  const T cdf = T(0.5) * (T(1) + erf_any(x * T(std::numbers::sqrt2 / 2)));
+  const T pdf = exp_any(T(-0.5) * x * x) * T(std::numbers::inv_sqrtpi / std::numbers::sqrt2);
   return cdf + x * pdf;
 }
 // d2/dx2 x*Phi(x) = 2 phi(x) + x phi'(x) = phi(x) (2 - x^2).
@@ -159,7 +258,7 @@ T gelu_erf_grad2(T x) {
 }
 // With u = inner(x), t = tanh(u): y = x(1+t)/2, y' = (1+t)/2 + x(1-t^2)u'/2.
 template <typename T>
-T gelu_tanh_grad(T x) {
+[[gnu::always_inline]] inline T gelu_tanh_grad(T x) {
   const T u = T(kSqrt2OverPi) * (x + T(kGeluCubic) * x * x * x);
   const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluCubic) * x * x);
   const T t = std::tanh(u);
@@ -219,13 +318,73 @@ Tensor unary_typed(Unary op, const Tensor& x) {
 
 }  // namespace
 
+namespace {
+
+// The float32 GELU loops for this CPU, chosen once: AVX-512, AVX2, or the baseline build.
+// All give the same bits (see vector_math.h), so the choice only changes the speed.
+struct GeluLoops {
+  void (*forward)(const float* x, float* y, int64_t n);
+  void (*backward)(const float* dy, const float* x, float* dx, int64_t n);
+};
+
+const GeluLoops& gelu_loops() {
+  static const GeluLoops loops = [] {
+#if defined(AG_HAVE_SIMD)
+    if (__builtin_cpu_supports("avx512f"))
+      return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512};
+    if (__builtin_cpu_supports("avx2"))
+      return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2};
+#endif
+    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop};
+  }();
+  return loops;
+}
+
+}  // namespace
+
 Tensor unary(Unary op, const Tensor& x) {
   require_defined(x, "unary", "the input");
+  if (op == Unary::GeluErf && x.dtype() == kFloat32 && x.is_contiguous()) {
+    Tensor out = empty(x.shape(), kFloat32);
+    const float* in = x.data_ptr<float>();
+    float* o = out.data_ptr<float>();
+    const auto forward = gelu_loops().forward;
+    parallel_for(0, x.numel(), kElementwiseGrain,
+                 [&](int64_t begin, int64_t end) { forward(in + begin, o + begin, end - begin); });
+    return out;
+  }
   if (x.dtype() == kBool) throw Error("unary", "not defined for bool tensors");
   return dispatch_all(x.dtype(), [&](auto zero) -> Tensor {
     using T = decltype(zero);
     if constexpr (std::is_same_v<T, bool>) return x;
     else return unary_typed<T>(op, x);
+  });
+}
+
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form) {
+  require_defined(dy, "gelu_backward", "dy");
+  require_defined(x, "gelu_backward", "x");
+  require_same_dtype(dy, x, "gelu_backward");
+  if (!tanh_form && x.dtype() == kFloat32 && dy.shape() == x.shape() && dy.is_contiguous() &&
+      x.is_contiguous()) {
+    Tensor dx = empty(x.shape(), kFloat32);
+    const float* pdy = dy.data_ptr<float>();
+    const float* px = x.data_ptr<float>();
+    float* pdx = dx.data_ptr<float>();
+    const auto backward = gelu_loops().backward;
+    parallel_for(0, x.numel(), kElementwiseGrain, [&](int64_t begin, int64_t end) {
+      backward(pdy + begin, px + begin, pdx + begin, end - begin);
+    });
+    return dx;
+  }
+  return dispatch_floating(x.dtype(), "gelu_backward", [&](auto zero) {
+    using T = decltype(zero);
+    // The same product dy * gelu'(x) as the unfused form, so the bits agree with it.
+    if (tanh_form)
+      return map2<T, T, T>(dy, x, x.dtype(), "gelu_backward",
+                           [](T g, T v) { return g * gelu_tanh_grad(v); });
+    return map2<T, T, T>(dy, x, x.dtype(), "gelu_backward",
+                         [](T g, T v) { return g * gelu_erf_grad(v); });
   });
 }
 

@@ -19,7 +19,8 @@ void check_index_tensor(const Tensor& index, std::string_view op) {
 void check_indices_in_range(const Tensor& index, int64_t size, std::string_view op) {
   const Tensor c = contiguous(index);
   const int64_t* idx = c.data_ptr<int64_t>();
-  for (int64_t i = 0; i < c.numel(); ++i)
+  const int64_t n = c.numel();
+  for (int64_t i = 0; i < n; ++i)
     if (idx[i] < 0 || idx[i] >= size)
       throw Error(op, "index ", idx[i], " is out of range for a dim of size ", size);
 }
@@ -140,7 +141,8 @@ void for_each_indexed(const Tensor& index, const Shape& shape, int64_t dim, F f)
   const Strides target = contiguous_strides(shape);
   const Shape& ishape = index.shape();
   std::vector<int64_t> pos(ishape.size(), 0);
-  for (int64_t i = 0; i < idx.numel(); ++i) {
+  const int64_t n = idx.numel();
+  for (int64_t i = 0; i < n; ++i) {
     int64_t off = 0;
     for (size_t d = 0; d < ishape.size(); ++d)
       off += (static_cast<int64_t>(d) == dim ? id[i] : pos[d]) * target[d];

@@ -35,6 +35,9 @@ enum class Unary {
   GeluTanhGrad2, // d2/dx2 of GeluTanh
 };
 Tensor unary(Unary op, const Tensor& x);  // floating dtypes (Neg, Abs, Sign also int64)
+// dy * gelu'(x) in one pass (GELU's backward when no graph of it is wanted); dy, x: same dtype,
+// broadcast together. Bitwise equal to dy * unary(GeluErfGrad or GeluTanhGrad, x).
+Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form);
 
 enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum };
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view op_name);

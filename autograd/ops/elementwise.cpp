@@ -215,6 +215,8 @@ Tensor gelu(const Tensor& x, const std::string& approximate) {
   const bool tanh_form = approximate == "tanh";
   Tensor y = kernels::unary(tanh_form ? kernels::Unary::GeluTanh : kernels::Unary::GeluErf, x);
   return record("gelu", y, {x}, [x, tanh_form](const Tensor& dy) {
+    // Without create_graph nothing records the backward, so one fused pass does it.
+    if (!GradMode::is_enabled()) return Grads{kernels::gelu_backward(dy, x, tanh_form)};
     return Grads{dy * gelu_grad(x, tanh_form)};
   }, {x});
 }

@@ -88,7 +88,8 @@ Tensor embedding(const Tensor& weight, const Tensor& ids) {
   const Tensor flat = kernels::contiguous(ids);
   const int64_t* p = flat.data_ptr<int64_t>();
   const int64_t vocab = weight.size(0);
-  for (int64_t i = 0; i < flat.numel(); ++i)
+  const int64_t n = flat.numel();
+  for (int64_t i = 0; i < n; ++i)
     if (p[i] < 0 || p[i] >= vocab)
       throw Error("embedding", "token id ", p[i], " is outside the vocabulary of size ", vocab,
                   " (valid ids are 0..", vocab - 1, ")");

@@ -171,3 +171,36 @@ TEST(CrossEntropyTest, RejectsOutOfRangeTargetsAndShapeOrDtypeMistakes) {
   expect_error([&] { F::cross_entropy(x, zeros({3}, kInt64), CrossEntropyOptions().label_smoothing_(1.5)); },
                {"cross_entropy", "label_smoothing must be in [0, 1]", "1.5"});
 }
+
+TEST(CrossEntropyTest, Float32KernelMatchesFloat64AtAwkwardClassCounts) {
+  // float32 rows use exp_f32 and a blocked sum (cross_entropy.cpp); float64 the libm chain.
+  // Class counts below, at and past multiples of 8, ignored rows, label smoothing, every
+  // reduction; losses and gradients agree to float precision, and 1 vs 2 threads bit for bit.
+  manual_seed(77);
+  for (int64_t V : {1, 2, 7, 8, 9, 17, 65, 257}) {
+    for (double ls : {0.0, 0.1}) {
+      const Tensor x = randn({131, V}) * scalar_tensor(4.0f);
+      std::vector<int64_t> ids = randint(0, V, {131}).to_vector<int64_t>();
+      for (size_t i = 3; i < ids.size(); i += 10) ids[i] = -100;  // every tenth row ignored
+      const Tensor t = from_vector<int64_t>(ids, {131});
+      for (Reduction red : {Reduction::None, Reduction::Sum, Reduction::Mean}) {
+        const auto options = CrossEntropyOptions().label_smoothing_(ls).reduction_(red);
+        auto run = [&](DType dt) {
+          Tensor xl = x.to(dt).detach().requires_grad_();
+          Tensor loss = F::cross_entropy(xl, t, options);
+          loss.sum().backward();
+          return TensorList{loss.detach(), xl.grad()};
+        };
+        const TensorList f32 = run(kFloat32), f64 = run(kFloat64);
+        const double scale = red == Reduction::Sum ? 131.0 : 1.0;
+        EXPECT_LT(max_abs_diff(f32[0].to(kFloat64), f64[0]), 3e-6 * scale) << V << " " << ls;
+        EXPECT_LT(max_abs_diff(f32[1].to(kFloat64), f64[1]), 1e-6) << V << " " << ls;
+        const int threads = get_num_threads();
+        set_num_threads(2);
+        const TensorList two = run(kFloat32);
+        set_num_threads(threads);
+        for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(bitwise_equal(f32[i], two[i])) << V << " " << i;
+      }
+    }
+  }
+}

@@ -134,3 +134,31 @@ TEST(LayerNormTest, RejectsShapeDtypeAndEpsMistakes) {
   expect_error([&] { F::layer_norm(zeros({2, 4}, kInt64), {4}); }, {"layer_norm", "int64"});
   expect_error([&] { F::layer_norm(x, {4}, {}, {}, 0.0); }, {"layer_norm", "eps must be positive"});
 }
+
+TEST(LayerNormTest, Float32BlockedRowSumsMatchFloat64AtAwkwardWidths) {
+  // float32 rows are summed with 8 accumulators plus a tail (layer_norm.cpp's row_sum): widths
+  // below, at and around multiples of 8 must all agree with the float64 kernel (one chain),
+  // forward and backward, with and without affine parameters.
+  manual_seed(55);
+  for (int64_t C : {1, 2, 7, 8, 9, 15, 16, 17, 63, 64, 65, 257}) {
+    for (bool affine : {false, true}) {
+      const Tensor x = randn({37, C}) * scalar_tensor(3.0f) + scalar_tensor(1.5f);
+      const Tensor w = randn({C}), b = randn({C}), g = randn({37, C});
+      auto run = [&](DType dt) {
+        Tensor xl = x.to(dt).detach().requires_grad_();
+        Tensor wl = w.to(dt).detach().requires_grad_(), bl = b.to(dt).detach().requires_grad_();
+        Tensor y = affine ? F::layer_norm(xl, {C}, wl, bl) : F::layer_norm(xl, {C});
+        (y * g.to(dt)).sum().backward();
+        TensorList out{y.detach(), xl.grad()};
+        if (affine) out.insert(out.end(), {wl.grad(), bl.grad()});
+        return out;
+      };
+      const TensorList f32 = run(kFloat32), f64 = run(kFloat64);
+      for (size_t i = 0; i < f32.size(); ++i) {
+        const double scale = 1.0 + max_abs_diff(f64[i], zeros_like(f64[i]));
+        EXPECT_LT(max_abs_diff(f32[i].to(kFloat64), f64[i]), 2e-6 * scale)
+            << "C " << C << " output " << i << (affine ? " affine" : "");
+      }
+    }
+  }
+}

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "autograd/ops.h"
+#include "tensor/kernels.h"
 #include "tensor/random.h"
 #include "tensor/tensor.h"
 #include "tensor/thread_pool.h"
@@ -126,6 +127,11 @@ TEST(ThreadPoolTest, ElementwiseIsBitwiseIdenticalForAnyThreadCount) {
   const Tensor a = randn({5, 70001}), b = randn({70001});
   expect_same_bits_for_any_thread_count([&] { return (a * b + a.exp()).tanh(); }, "elementwise");
   expect_same_bits_for_any_thread_count([&] { return gelu(a.t(), "tanh"); }, "strided gelu");
+  // The contiguous fast paths (flat loops, fused GELU backward) chunk exactly as the strided one.
+  expect_same_bits_for_any_thread_count([&] { return gelu(a); }, "contiguous exact gelu");
+  expect_same_bits_for_any_thread_count([&] { return a + a.exp(); }, "same-shape add");
+  expect_same_bits_for_any_thread_count(
+      [&] { return kernels::gelu_backward(a.exp(), a, false); }, "fused gelu backward");
 }
 
 TEST(ThreadPoolTest, ReductionsAreBitwiseIdenticalForAnyThreadCount) {

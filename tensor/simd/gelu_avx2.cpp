@@ -1,0 +1,14 @@
+// gelu_avx2.cpp: the float32 GELU loops of tensor/vector_math.h built with AVX2 (and
+// -ffp-contract=off, so they give the bits of the baseline build, only more lanes at a time).
+#include "tensor/simd/gelu_simd.h"
+#include "tensor/vector_math.h"
+
+namespace ag::kernels::simd {
+
+void gelu_erf_f32_avx2(const float* x, float* y, int64_t n) { gelu_erf_f32_loop(x, y, n); }
+
+void gelu_erf_backward_f32_avx2(const float* dy, const float* x, float* dx, int64_t n) {
+  gelu_erf_backward_f32_loop(dy, x, dx, n);
+}
+
+}  // namespace ag::kernels::simd

@@ -1,0 +1,103 @@
+// vector_math_test.cpp: the branch-free erf_f32 and exp_f32 of tensor/vector_math.h against
+// double-precision std::erf / std::exp on a dense grid, with the error bounds the header states,
+// and their special values (NaN, +-inf, underflow); and the AVX2 / AVX-512 builds of the GELU
+// loops against the baseline build, bit for bit.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <iterator>
+#include <limits>
+#include <vector>
+
+#include "tensor/simd/gelu_simd.h"
+#include "tensor/vector_math.h"
+
+namespace {
+
+using ag::kernels::erf_f32;
+using ag::kernels::exp_f32;
+
+// 4 million points over [-6, 6] (every ~12th float near 1, denser near 0 via the second loop).
+TEST(VectorMath, ErfMatchesStdErfToStatedBound) {
+  double worst = 0;
+  for (int i = -2000000; i <= 2000000; ++i) {
+    const float x = static_cast<float>(i) * 3e-6f;
+    worst = std::max(worst, std::fabs(double(erf_f32(x)) - std::erf(double(x))));
+  }
+  EXPECT_LE(worst, 4.8e-7);
+  double worst_relative = 0;  // small arguments, where erf(x) ~ 2x/sqrt(pi): relative accuracy
+  for (float x = 1e-30f; x < 1.0f; x *= 1.0001f) {
+    worst_relative =
+        std::max(worst_relative, std::fabs(double(erf_f32(x)) / std::erf(double(x)) - 1.0));
+    ASSERT_EQ(erf_f32(-x), -erf_f32(x)) << x;
+  }
+  EXPECT_LE(worst_relative, 4e-7);
+}
+
+TEST(VectorMath, ErfSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(erf_f32(0.0f), 0.0f);
+  EXPECT_EQ(erf_f32(inf), 1.0f);
+  EXPECT_EQ(erf_f32(-inf), -1.0f);
+  EXPECT_EQ(erf_f32(1e30f), 1.0f);
+  EXPECT_TRUE(std::isnan(erf_f32(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST(VectorMath, ExpMatchesStdExpToStatedBound) {
+  double worst = 0;
+  for (int i = 0; i <= 4000000; ++i) {
+    const float x = -87.3f + static_cast<float>(i) * (175.3f / 4000000.0f);
+    if (x > 88.0f) break;
+    worst = std::max(worst, std::fabs(double(exp_f32(x)) / std::exp(double(x)) - 1.0));
+  }
+  EXPECT_LE(worst, 1.2e-7);
+}
+
+TEST(VectorMath, ExpSpecialValues) {
+  const float inf = std::numeric_limits<float>::infinity();
+  EXPECT_EQ(exp_f32(0.0f), 1.0f);
+  EXPECT_EQ(exp_f32(-88.0f), 0.0f);  // below the smallest normal result: flushed to 0
+  EXPECT_EQ(exp_f32(-inf), 0.0f);
+  EXPECT_EQ(exp_f32(89.0f), inf);
+  EXPECT_EQ(exp_f32(inf), inf);
+  EXPECT_TRUE(std::isnan(exp_f32(std::numeric_limits<float>::quiet_NaN())));
+}
+
+// The GELU loops built for AVX2 and AVX-512 (tensor/simd/gelu_*.cpp) against this file's
+// baseline build of the same loops: bit for bit, including tails and extreme inputs.
+#if defined(AG_TEST_SIMD)
+TEST(VectorMath, SimdGeluLoopsGiveTheBaselineBits) {
+  std::vector<float> x(100003), dy(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    x[i] = std::sin(static_cast<float>(i) * 0.37f) * 7.0f;
+    dy[i] = std::cos(static_cast<float>(i) * 0.11f);
+  }
+  const float specials[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 1e30f, -1e30f, 13.0f, -13.0f,
+                            std::numeric_limits<float>::infinity(), 4.0f, -4.0f};
+  std::copy(std::begin(specials), std::end(specials), x.begin());
+  using Loop = void (*)(const float*, float*, int64_t);
+  using BackwardLoop = void (*)(const float*, const float*, float*, int64_t);
+  struct Isa { const char* name; bool present; Loop forward; BackwardLoop backward; };
+  const Isa isas[] = {
+      {"avx2", __builtin_cpu_supports("avx2") != 0, ag::kernels::simd::gelu_erf_f32_avx2,
+       ag::kernels::simd::gelu_erf_backward_f32_avx2},
+      {"avx512", __builtin_cpu_supports("avx512f") != 0, ag::kernels::simd::gelu_erf_f32_avx512,
+       ag::kernels::simd::gelu_erf_backward_f32_avx512}};
+  for (const Isa& isa : isas) {
+    if (!isa.present) continue;
+    for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{17}, static_cast<int64_t>(x.size())}) {
+      std::vector<float> base(n), wide(n);
+      ag::kernels::gelu_erf_f32_loop(x.data(), base.data(), n);
+      isa.forward(x.data(), wide.data(), n);
+      EXPECT_EQ(std::memcmp(base.data(), wide.data(), sizeof(float) * n), 0) << isa.name << n;
+      ag::kernels::gelu_erf_backward_f32_loop(dy.data(), x.data(), base.data(), n);
+      isa.backward(dy.data(), x.data(), wide.data(), n);
+      EXPECT_EQ(std::memcmp(base.data(), wide.data(), sizeof(float) * n), 0) << isa.name << n;
+    }
+  }
+}
+#endif
+
+}  // namespace
