@@ -25,8 +25,19 @@
 // Work is split into (batch-head, block of 16 queries) items in the forward and batch-heads in
 // the backward (each batch-head's dk and dv sum over all its queries). Items write disjoint
 // outputs and each is computed in a fixed order, so results are bitwise identical for any
-// thread count. Scores and sums are accumulated in double for both dtypes: this is the scalar
-// reference a faster kernel will be tested against.
+// thread count.
+//
+// Which path runs when. The file holds the algorithm twice:
+//   - the scalar reference (attention_forward / attention_backward): scores and sums in double,
+//     one score and one libm exp at a time. It runs for float64 always, and for float32 when no
+//     vector kernel is available (a CPU without AVX2, a build without AG_SIMD) or when it is
+//     forced (AG_ATTENTION_KERNEL=reference, or set_fused_attention_kernel("reference")).
+//   - the fast float32 path (fast_attention_forward / fast_attention_backward, "the fast float32
+//     path" below): the same tiles as dense float32 GEMMs and a vector exp, on AVX-512 when the
+//     CPU has it, else AVX2 + FMA (tensor/simd/attention_*.cpp). It runs for every float32 call
+//     otherwise: every mask kind (causal, window, bool, float, learned float), with or without
+//     dropout. tests/nn/fused_attention_fast_test.cpp holds it to the reference within ~1e-6.
+// The backward always runs on the path its forward ran on.
 //
 // The backward is raw loops, so it cannot be differentiated again: with create_graph it refuses
 // with an Error pointing to AttentionImpl::Plain, whose backward is made of autograd ops.
