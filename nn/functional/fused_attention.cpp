@@ -310,15 +310,69 @@ struct FastInputs {
   int64_t Dp, Dvp;  // D and Dv rounded up to a multiple of kPad
 };
 
+// k and v laid out once per call the way the tiles read them (PackedKeys::pack), so no tile
+// transposes anything: every query block of a batch-head reads the same keys, and packing them
+// per (block, tile) cost a quarter of the backward's time.
+//   k_t:    (B, D, S_pad)   k transposed: a tile of keys is a column range of D rows
+//   k_rows: (B, S, Dp)      backward only (dq += ds k)
+//   v_rows: (B, S, Dvp)     forward only (acc += P v)
+//   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
+// Rows are zero padded. S_pad = S + kPad rounded up, so a tile of `keys` columns may read up to
+// padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
+struct PackedKeys {
+  std::vector<float> k_t, k_rows, v_rows, v_t;
+  int64_t S_pad = 0;
+
+  PackedKeys(const FastInputs& in, bool backward) {
+    const AttentionProblem& p = *in.problem;
+    const int64_t B = p.num_batch, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
+    S_pad = padded(S) + kPad;
+    k_t.assign(static_cast<size_t>(B * D * S_pad), 0.0f);
+    if (backward) {
+      k_rows.assign(static_cast<size_t>(B * S * Dp), 0.0f);
+      v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
+    } else {
+      v_rows.assign(static_cast<size_t>(B * S * Dvp), 0.0f);
+    }
+    // Pure copies, one batch-head per item: any split gives the same bits.
+    parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
+      for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
+        const float* k_bh = in.k + bh * S * D;
+        const float* v_bh = in.v + bh * S * Dv;
+        for (int64_t j = 0; j < S; ++j)
+          for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * D + d];
+        if (backward) {
+          for (int64_t j = 0; j < S; ++j) {
+            std::copy_n(k_bh + j * D, D, k_rows.data() + (bh * S + j) * Dp);
+            for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * Dv + c];
+          }
+        } else {
+          for (int64_t j = 0; j < S; ++j)
+            std::copy_n(v_bh + j * Dv, Dv, v_rows.data() + (bh * S + j) * Dvp);
+        }
+      }
+    });
+  }
+  // The key tile starting at key j0 of batch-head bh, in each layout.
+  const float* k_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return k_t.data() + bh * in.problem->D * S_pad + j0;
+  }
+  const float* v_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return v_t.data() + bh * in.problem->Dv * S_pad + j0;
+  }
+  const float* k_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return k_rows.data() + (bh * in.problem->S + j0) * in.Dp;
+  }
+  const float* v_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return v_rows.data() + (bh * in.problem->S + j0) * in.Dvp;
+  }
+};
+
 // One thread's tiles, reused across items (a thread-local, so a tiny problem allocates nothing
 // after the first call). Row strides: kKeyTile for the (rows, keys) tiles, Dp / Dvp otherwise.
 struct FastWorkspace {
   std::vector<float> q_block;  // (kQueryBlock, Dp)    scale * q, zero padded
   std::vector<float> dy_block; // (kQueryBlock, Dvp)   backward only
-  std::vector<float> k_t;      // (D, kKeyTile)        the key tile, transposed
-  std::vector<float> k_rows;   // (kKeyTile, Dp)       backward only
-  std::vector<float> v_rows;   // (kKeyTile, Dvp)      forward only
-  std::vector<float> v_t;      // (Dv, kKeyTile)       backward only
   std::vector<float> s, p, dp, pz;   // (kQueryBlock, kKeyTile)
   std::vector<float> acc;      // (kQueryBlock, Dvp) forward output, (kQueryBlock, Dp) dq
   std::vector<float> m, l, shift, row_stat;  // (kQueryBlock)
@@ -329,10 +383,6 @@ struct FastWorkspace {
     };
     grow(q_block, kQueryBlock * Dp);
     grow(dy_block, kQueryBlock * Dvp);
-    grow(k_t, Dp * kKeyTile);
-    grow(k_rows, kKeyTile * Dp);
-    grow(v_rows, kKeyTile * Dvp);
-    grow(v_t, Dvp * kKeyTile);
     for (auto* tile : {&s, &p, &dp, &pz}) grow(*tile, kQueryBlock * kKeyTile);
     grow(acc, kQueryBlock * std::max(Dp, Dvp));
     for (auto* row : {&m, &l, &shift, &row_stat}) grow(*row, kQueryBlock);
@@ -354,25 +404,15 @@ void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t n_pa
   }
 }
 
-// keys rows of x (row length n), transposed into dst: (n, kKeyTile); columns keys .. cols - 1
-// are zero.
-void load_transposed(float* dst, const float* x, int64_t keys, int64_t cols, int64_t n) {
-  for (int64_t c = 0; c < n; ++c) {
-    float* dst_row = dst + c * kKeyTile;
-    for (int64_t j = 0; j < keys; ++j) dst_row[j] = x[j * n + c];
-    for (int64_t j = keys; j < cols; ++j) dst_row[j] = 0.0f;
-  }
-}
-
 // s: (rows, cols), row stride kKeyTile: the scores of queries i0 .. i0 + rows - 1 against keys
 // j0 .. j0 + cols - 1, and -inf wherever a key is out of the row's range, past the tile, or
 // forbidden by a bool mask. The forward and the backward both call this with the same tiles, so
 // the backward rebuilds the forward's scores bit for bit.
-void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, int64_t bh, int64_t i0,
-                 int64_t rows, int64_t j0, int64_t keys, int64_t cols) {
+void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, const PackedKeys& packed,
+                 int64_t bh, int64_t i0, int64_t rows, int64_t j0, int64_t keys, int64_t cols) {
   const AttentionProblem& p = *in.problem;
-  in.kernels->gemm(rows, cols, p.D, ws.q_block.data(), in.Dp, 1, ws.k_t.data(), kKeyTile, s,
-                   kKeyTile, false);
+  in.kernels->gemm(rows, cols, p.D, ws.q_block.data(), in.Dp, 1, packed.k_t_tile(in, bh, j0),
+                   packed.S_pad, s, kKeyTile, false);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = i0 + r;
     auto [first, last] = p.key_range(i);
@@ -409,9 +449,10 @@ void apply_dropout(float* x, const AttentionProblem& p, int64_t bh, int64_t i0, 
 // out: (B, T, Dv)   lse: (B, T), -inf for a row that sees no key
 void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
   const AttentionProblem& p = *in.problem;
-  const int64_t T = p.T, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
+  const int64_t T = p.T, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
   const AttentionMicroKernels& kern = *in.kernels;
   const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
+  const PackedKeys packed(in, /*backward=*/false);
   // Items are (batch-head, query block): a split fixed by T and B alone, so the bits do not
   // depend on the thread count (each item writes its own rows of out and lse).
   parallel_for(0, p.num_batch * num_blocks, 1, [&](int64_t item_begin, int64_t item_end) {
@@ -428,10 +469,8 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
       const int64_t block_last = p.key_range(i0 + rows - 1).second;
       for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
         const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
-        load_transposed(ws.k_t.data(), in.k + (bh * S + j0) * D, keys, cols, D);
-        load_rows(ws.v_rows.data(), in.v + (bh * S + j0) * Dv, keys, Dv, Dvp, 1.0f);
         float* s = ws.s.data();
-        tile_scores(s, in, ws, bh, i0, rows, j0, keys, cols);
+        tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
         // 1. The running maximum. A row that sees nothing in this tile (max -inf) keeps its
         //    state: shift 0 turns its -inf scores into zero weights.
         kern.row_max(ws.row_stat.data(), s, kKeyTile, rows, cols);
@@ -456,8 +495,8 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
         for (int64_t r = 0; r < rows; ++r) ws.l[r] += ws.row_stat[r];  // before dropout
         if (p.dropout) apply_dropout(s, p, bh, i0, rows, j0, keys);
         // 3. acc += P v   (rows, keys) x (keys, Dvp)
-        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, ws.v_rows.data(), Dvp, ws.acc.data(), Dvp,
-                  true);
+        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0), Dvp,
+                  ws.acc.data(), Dvp, true);
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = i0 + r;
@@ -482,6 +521,7 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
   const AttentionMicroKernels& kern = *in.kernels;
   const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
   const float scale = static_cast<float>(p.scale);
+  const PackedKeys packed(in, /*backward=*/true);
   // One item per batch-head, because dk and dv sum over all of its queries: each item owns its
   // rows of dq, dk, dv and sums them in a fixed order, whatever thread runs it.
   parallel_for(0, p.num_batch, 1, [&](int64_t bh_begin, int64_t bh_end) {
@@ -514,17 +554,14 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
         const int64_t block_last = p.key_range(i0 + rows - 1).second;
         for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
           const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
-          load_transposed(ws.k_t.data(), in.k + (bh * S + j0) * D, keys, cols, D);
-          load_rows(ws.k_rows.data(), in.k + (bh * S + j0) * D, keys, D, Dp, 1.0f);
-          load_transposed(ws.v_t.data(), in.v + (bh * S + j0) * Dv, keys, cols, Dv);
           float* s = ws.s.data();
           float* prob = ws.p.data();
           float* dp = ws.dp.data();
-          tile_scores(s, in, ws, bh, i0, rows, j0, keys, cols);
+          tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
           kern.exp_rows(prob, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
           // dP = dy v^T   (rows, Dv) x (Dv, cols)
-          kern.gemm(rows, cols, Dv, ws.dy_block.data(), Dvp, 1, ws.v_t.data(), kKeyTile, dp,
-                    kKeyTile, false);
+          kern.gemm(rows, cols, Dv, ws.dy_block.data(), Dvp, 1, packed.v_t_tile(in, bh, j0),
+                    packed.S_pad, dp, kKeyTile, false);
           // With dropout the output used the kept weights P z: dv sees P z, and the weight
           // before dropout sees z dP.
           const float* kept = prob;
@@ -558,8 +595,8 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           kern.gemm(keys, Dp, rows, ds, 1, kKeyTile, ws.q_block.data(), Dp,
                     dk_acc.data() + j0 * Dp, Dp, true);
           // dq / scale += ds k   (rows, keys) x (keys, Dp)
-          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, ws.k_rows.data(), Dp, ws.acc.data(), Dp,
-                    true);
+          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(in, bh, j0), Dp,
+                    ws.acc.data(), Dp, true);
         }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t d = 0; d < D; ++d)
