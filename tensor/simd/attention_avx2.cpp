@@ -12,6 +12,7 @@ namespace {
 
 struct Ymm {
   static constexpr int kLanes = 8;
+  static constexpr int kRows = 2;  // 8 accumulators of 16 registers
   using Reg = __m256;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg set1(float x) { return _mm256_set1_ps(x); }

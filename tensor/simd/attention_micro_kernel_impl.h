@@ -3,7 +3,8 @@
 // and attention_avx512.cpp (16 floats, zmm). Include it only from those two files: the vector
 // type they pass in is what brings the instruction set.
 //
-// A vector type V provides: kLanes, Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
+// A vector type V provides: kLanes, kRows (rows of C per GEMM strip: kRows * 4 accumulators
+// must fit in the register file with room for 4 rows of B and a broadcast), Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
 // add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree).
 #pragma once
 
@@ -51,14 +52,18 @@ void gemm_rows(int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
   }
 }
 
-// C (m, n) [+]= A (m, k) B (k, n); rows in pairs, then a last single row. Pairing changes
-// which registers hold a row, not the order of its operations, so the bits do not depend on m.
+// C (m, n) [+]= A (m, k) B (k, n); rows in strips of V::kRows, the rest in a pair and a single
+// row. A strip changes which registers hold a row, not the order of its operations, so the
+// bits of C do not depend on m or on where a row falls.
 template <typename V>
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
           const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   int64_t i = 0;
-  for (; i + 2 <= m; i += 2)
-    gemm_rows<V, 2>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  for (; i + V::kRows <= m; i += V::kRows)
+    gemm_rows<V, V::kRows>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if constexpr (V::kRows > 2)
+    for (; i + 2 <= m; i += 2)
+      gemm_rows<V, 2>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
   if (i < m) gemm_rows<V, 1>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
 }
 
