@@ -434,16 +434,21 @@ void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, const 
   }
 }
 
-// The dropout factors of the tile, multiplied into x (rows, cols) where a row may see the key.
-void apply_dropout(float* x, const AttentionProblem& p, int64_t bh, int64_t i0, int64_t rows,
-                   int64_t j0, int64_t keys) {
-  for (int64_t r = 0; r < rows; ++r) {
-    auto [first, last] = p.key_range(i0 + r);
-    first = std::max(first, j0);
-    last = std::min(last, j0 + keys);
-    for (int64_t j = first; j < last; ++j)
-      x[r * kKeyTile + (j - j0)] *= static_cast<float>(p.dropout_factor(bh, i0 + r, j));
+// z: (rows, cols), row stride kKeyTile: the tile's dropout factors, 0 or 1 / (1 - p), drawn
+// with the vector Philox (the same numbers as AttentionProblem::dropout_factor, 16 at a time).
+void dropout_factors(float* z, const FastInputs& in, int64_t bh, int64_t i0, int64_t rows,
+                     int64_t j0, int64_t cols) {
+  const AttentionProblem& p = *in.problem;
+  if (p.dropout_p >= 1.0) {  // every weight dropped (and 1 / (1 - p) undefined)
+    for (int64_t r = 0; r < rows; ++r) std::fill_n(z + r * kKeyTile, cols, 0.0f);
+    return;
   }
+  const auto threshold = static_cast<uint64_t>(std::ceil(std::ldexp(p.dropout_p, 53)));
+  const auto keep = static_cast<float>(1.0 / (1.0 - p.dropout_p));
+  for (int64_t r = 0; r < rows; ++r)
+    in.kernels->dropout_row(z + r * kKeyTile, p.seed, kAttentionDropoutSalt,
+                            static_cast<uint64_t>(bh), static_cast<uint64_t>(i0 + r),
+                            static_cast<uint64_t>(j0), cols, threshold, keep);
 }
 
 // out: (B, T, Dv)   lse: (B, T), -inf for a row that sees no key
@@ -493,7 +498,12 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
         // 2. The weights exp(s - m) and their row sums, in place of the scores.
         kern.exp_rows(s, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
         for (int64_t r = 0; r < rows; ++r) ws.l[r] += ws.row_stat[r];  // before dropout
-        if (p.dropout) apply_dropout(s, p, bh, i0, rows, j0, keys);
+        if (p.dropout) {  // after the sums: softmax normalises the weights before dropout
+          float* z = ws.pz.data();
+          dropout_factors(z, in, bh, i0, rows, j0, cols);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
+        }
         // 3. acc += P v   (rows, keys) x (keys, Dvp)
         kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0), Dvp,
                   ws.acc.data(), Dvp, true);
@@ -566,10 +576,14 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           // before dropout sees z dP.
           const float* kept = prob;
           if (p.dropout) {
-            std::copy(prob, prob + rows * kKeyTile, ws.pz.data());
-            apply_dropout(ws.pz.data(), p, bh, i0, rows, j0, keys);
-            apply_dropout(dp, p, bh, i0, rows, j0, keys);
-            kept = ws.pz.data();
+            float* z = ws.pz.data();  // the factors, then P z in their place
+            dropout_factors(z, in, bh, i0, rows, j0, cols);
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < cols; ++j) {
+                dp[r * kKeyTile + j] *= z[r * kKeyTile + j];
+                z[r * kKeyTile + j] *= prob[r * kKeyTile + j];
+              }
+            kept = z;
           }
           // ds = p (dP - delta), into dp's place: the softmax backward, element by element.
           for (int64_t r = 0; r < rows; ++r) {

@@ -4,6 +4,8 @@
 // vector is.
 #include <immintrin.h>
 
+#include <cstdint>
+
 // GCC 12 warns that the unmasked AVX-512 intrinsics (max, min, roundscale, ...) may read an
 // uninitialised value: they are written as masked operations on _mm512_undefined_ps(), whose
 // lanes the all-ones mask never reads. A false positive (GCC bug 105593), silenced here only.
@@ -40,6 +42,32 @@ struct Zmm {
     return _mm_cvtss_f32(x);
   }
   static float reduce_max(Reg r) { return _mm512_reduce_max_ps(r); }
+  using IReg = __m512i;
+  static IReg iset1(uint32_t x) { return _mm512_set1_epi32(static_cast<int>(x)); }
+  static IReg iadd(IReg a, IReg b) { return _mm512_add_epi32(a, b); }
+  static IReg ixor(IReg a, IReg b) { return _mm512_xor_si512(a, b); }
+  static IReg isrl(IReg a, int bits) { return _mm512_srli_epi32(a, static_cast<unsigned>(bits)); }
+  static IReg lane_index() {
+    return _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  }
+  // x * m as 64-bit products: _mm512_mul_epu32 multiplies the even lanes; the odd lanes are
+  // shifted down to multiply them, and each product's halves are put back in their lanes.
+  static void mul_hi_lo(IReg x, uint32_t m, IReg& hi, IReg& lo) {
+    const IReg mv = _mm512_set1_epi32(static_cast<int>(m));
+    const IReg even = _mm512_mul_epu32(x, mv);
+    const IReg odd = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), mv);
+    hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
+    lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+  }
+  // keep where (hi, lo) >= (threshold_hi, threshold_lo) as a pair of unsigned words, else 0.
+  static Reg select_dropped(IReg hi, IReg lo, uint32_t threshold_hi, uint32_t threshold_lo,
+                            float keep) {
+    const __mmask16 dropped =
+        _mm512_cmplt_epu32_mask(hi, iset1(threshold_hi)) |
+        (_mm512_cmpeq_epu32_mask(hi, iset1(threshold_hi)) &
+         _mm512_cmplt_epu32_mask(lo, iset1(threshold_lo)));
+    return _mm512_maskz_mov_ps(static_cast<__mmask16>(~dropped), _mm512_set1_ps(keep));
+  }
 };
 
 }  // namespace

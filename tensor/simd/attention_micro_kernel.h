@@ -30,7 +30,22 @@ struct AttentionMicroKernels {
   // tree).   s, p: (m, n), row stride ld   n % 16 == 0   p may alias s
   void (*exp_rows)(float* p, float* row_sum, const float* s, const float* shift, int64_t ld,
                    int64_t m, int64_t n) = nullptr;
+  // The dropout factors of one row of weights: z[j] = 0 where
+  //   keyed_uniform(seed, a, b, c0 + j, salt) < p        (tensor/random.h, the same Philox draw)
+  // else keep, for j < n (n % 16 == 0). threshold = ceil(p 2^53) < 2^53: a draw is 53 random bits
+  // times 2^-53, so "u < p" is exactly "bits < threshold", with no double arithmetic.
+  void (*dropout_row)(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b,
+                      uint64_t c0, int64_t n, uint64_t threshold, float keep) = nullptr;
 };
+
+// The Philox key keyed_uniform (tensor/random.cpp) derives from its seed and salt; the vector
+// dropout_row kernels must derive the same one to draw the same numbers.
+inline uint64_t keyed_philox_key(uint64_t seed, uint64_t salt) {
+  return seed ^ (salt * 0x9E3779B97F4A7C15ull);
+}
+// Philox4x32-10's constants (tensor/random.cpp): the multipliers and the Weyl key increments.
+inline constexpr uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
+inline constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
 
 // Defined only in builds with the SIMD files (AG_HAVE_SIMD); the caller also checks the CPU
 // (__builtin_cpu_supports) before using one.

@@ -5,7 +5,9 @@
 //
 // A vector type V provides: kLanes, kRows (rows of C per GEMM strip: kRows * 4 accumulators
 // must fit in the register file with room for 4 rows of B and a broadcast), Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
-// add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree).
+// add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree); for dropout's
+// Philox draws, 32-bit integer lanes IReg with iset1, iadd, ixor, isrl, lane_index (0, 1, ...),
+// mul_hi_lo (the high and low halves of 32 x 32 -> 64-bit products) and select_dropped.
 #pragma once
 
 #include <cstdint>
@@ -92,9 +94,41 @@ void exp_rows(float* p, float* row_sum, const float* s, const float* shift, int6
   }
 }
 
+// Philox4x32-10 on kLanes counters at once, the same rounds as philox4x32 in tensor/random.cpp:
+// each round multiplies words 0 and 2 by the constants, and the 64-bit products' high and low
+// halves (V::mul_hi_lo) are mixed with words 1 and 3 and the key. The counters are
+// (a, b, c0 + lane, a >> 32), the low 32 bits of each, as keyed_uniform builds them.
+template <typename V>
+void dropout_row(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b, uint64_t c0,
+                 int64_t n, uint64_t threshold, float keep) {
+  using I = typename V::IReg;
+  const uint64_t key = keyed_philox_key(seed, salt);
+  // bits = (r0 << 21) | (r1 >> 11) < threshold, split at bit 21 into 32-bit comparisons.
+  const uint32_t threshold_hi = static_cast<uint32_t>(threshold >> 21);
+  const uint32_t threshold_lo = static_cast<uint32_t>(threshold & ((1u << 21) - 1));
+  for (int64_t j = 0; j < n; j += V::kLanes) {
+    I w0 = V::iset1(static_cast<uint32_t>(a)), w1 = V::iset1(static_cast<uint32_t>(b));
+    I w2 = V::iadd(V::iset1(static_cast<uint32_t>(c0 + j)), V::lane_index());
+    I w3 = V::iset1(static_cast<uint32_t>(a >> 32));
+    uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+    for (int round = 0; round < 10; ++round) {
+      I hi0, lo0, hi1, lo1;
+      V::mul_hi_lo(w0, kPhiloxMul0, hi0, lo0);
+      V::mul_hi_lo(w2, kPhiloxMul1, hi1, lo1);
+      w0 = V::ixor(V::ixor(hi1, w1), V::iset1(k0));
+      w1 = lo1;
+      w2 = V::ixor(V::ixor(hi0, w3), V::iset1(k1));
+      w3 = lo0;
+      k0 += kPhiloxWeyl0;
+      k1 += kPhiloxWeyl1;
+    }
+    V::store(z + j, V::select_dropped(w0, V::isrl(w1, 11), threshold_hi, threshold_lo, keep));
+  }
+}
+
 template <typename V>
 AttentionMicroKernels make_kernels(const char* name) {
-  return {name, &gemm<V>, &row_max<V>, &exp_rows<V>};
+  return {name, &gemm<V>, &row_max<V>, &exp_rows<V>, &dropout_row<V>};
 }
 
 }  // namespace ag::kernels::simd::attention_impl

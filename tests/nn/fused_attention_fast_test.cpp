@@ -248,3 +248,24 @@ TEST(FusedAttentionFastTest, KernelCanBeForcedAndUnknownNamesAreErrors) {
   EXPECT_TRUE(bitwise_equal(a.out, b.out));
   EXPECT_TRUE(bitwise_equal(a.dq, b.dq));
 }
+
+TEST(FusedAttentionFastTest, DropoutExtremesMatchTheReference) {
+  // p = 1 drops every weight (the vector path never forms 1 / (1 - p)); a tiny p drops few, and
+  // the vector Philox must drop exactly the reference's few (one mismatch moves the output).
+  for (const std::string& kernel : fast_kernels()) {
+    for (double p : {1.0, 0.01}) {
+      manual_seed(6);
+      const Tensor q = randn({3, 33, 16}), k = randn({3, 70, 16}), v = randn({3, 70, 16});
+      const Tensor g = randn({3, 33, 16});
+      AttentionOptions options;
+      options.dropout_p = p;
+      const AttentionRun ref = run_on("reference", q, k, v, options, g);
+      const AttentionRun fast = run_on(kernel, q, k, v, options, g);
+      EXPECT_LE(max_abs_diff(fast.out, ref.out), 1e-5 * std::max(max_abs(ref.out), 1.0))
+          << kernel << ", p = " << p;
+      EXPECT_LE(max_abs_diff(fast.dq, ref.dq), 1e-5 * std::max(max_abs(ref.dv), 1.0))
+          << kernel << ", p = " << p;
+      if (p == 1.0) EXPECT_EQ(max_abs(fast.out), 0.0) << kernel;
+    }
+  }
+}
