@@ -284,13 +284,12 @@ void attention_backward(scalar_t* dq, scalar_t* dk, scalar_t* dv, scalar_t* dbia
 // the block may see are skipped the same way, and a tile only as wide as its keys (rounded up to
 // 16) is computed, which halves the work of the diagonal tiles under a causal mask.
 //
-// Precision. Everything is float32, as PyTorch's CPU flash kernel for float: a dot product of D
-// floats, a running max m and sum l per row, and an accumulator rescaled by exp(m - m') per tile.
-// lse = m + log l is formed and stored in double (the same tensor as the reference's), but the
-// backward rounds it to float before exp(S - lse): S itself is a float with an error near one
-// ulp of |S|, so digits of lse beyond float would be below that noise. delta = dy . out is
-// summed in double because it is only T dot products and it is subtracted from dP, where a
-// cancellation would otherwise show.
+// Precision. Everything is float32: the dot products of D floats, the running max m and sum l
+// per row, and the accumulator rescaled by exp(m - m') per tile. lse = m + log l is formed and
+// stored in double (the same tensor as the reference's), but the backward rounds it to float
+// before exp(S - lse): S itself is a float with an error near one ulp of |S|, so digits of lse
+// beyond float would sit below that noise. delta = dy . out is summed in double because it is
+// only T dot products and is subtracted from dP, where a cancellation would otherwise show.
 
 using kernels::simd::AttentionMicroKernels;
 constexpr int64_t kPad = kernels::simd::kAttentionPad;
@@ -310,14 +309,14 @@ struct FastInputs {
   int64_t Dp, Dvp;  // D and Dv rounded up to a multiple of kPad
 };
 
-// k and v laid out once per call the way the tiles read them (PackedKeys::pack), so no tile
+// k and v laid out once per call the way the tiles read them (the constructor), so no tile
 // transposes anything: every query block of a batch-head reads the same keys, and packing them
 // per (block, tile) cost a quarter of the backward's time.
 //   k_t:    (B, D, S_pad)   k transposed: a tile of keys is a column range of D rows
 //   k_rows: (B, S, Dp)      backward only (dq += ds k)
 //   v_rows: (B, S, Dvp)     forward only (acc += P v)
 //   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
-// Rows are zero padded. S_pad = S + kPad rounded up, so a tile of `keys` columns may read up to
+// Rows are zero padded. S_pad = padded(S) + kPad, so a tile of `keys` columns may read up to
 // padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
 struct PackedKeys {
   std::vector<float> k_t, k_rows, v_rows, v_t;
