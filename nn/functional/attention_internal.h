@@ -94,5 +94,8 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
 std::vector<std::string> fused_attention_kernels_available();  // widest first
 void set_fused_attention_kernel(std::string_view name);
 std::string fused_attention_kernel();
+// exp of every element, computed by the named kernel set's vector exp (tensor/simd/vec_exp.h),
+// or by libm for "reference": lets tests check the exp the kernels use on its own.
+std::vector<float> fused_attention_kernel_exp(std::string_view kernel, std::vector<float> x);
 
 }  // namespace ag::nn::functional::detail

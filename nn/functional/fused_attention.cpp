@@ -697,6 +697,21 @@ std::string fused_attention_kernel() {
   return kernels ? kernels->name : "reference";
 }
 
+std::vector<float> fused_attention_kernel_exp(std::string_view kernel, std::vector<float> x) {
+  const AttentionMicroKernels* kernels = kernels_named(kernel);
+  if (!kernels) {  // the reference exponentiates with libm
+    for (float& value : x) value = std::exp(value);
+    return x;
+  }
+  const auto n = static_cast<int64_t>(x.size());
+  x.resize(static_cast<size_t>(padded(n)), 0.0f);
+  const float shift = 0.0f;
+  float row_sum = 0.0f;
+  kernels->exp_rows(x.data(), &row_sum, x.data(), &shift, padded(n), 1, padded(n));
+  x.resize(static_cast<size_t>(n));
+  return x;
+}
+
 Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionProblem& problem) {
   const int64_t B = problem.num_batch, T = problem.T, S = problem.S;

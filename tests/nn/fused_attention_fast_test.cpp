@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <limits>
 #include <string>
@@ -267,5 +268,38 @@ TEST(FusedAttentionFastTest, DropoutExtremesMatchTheReference) {
           << kernel << ", p = " << p;
       if (p == 1.0) EXPECT_EQ(max_abs(fast.out), 0.0) << kernel;
     }
+  }
+}
+
+TEST(FusedAttentionFastTest, VectorExpIsAccurateAndExactAtTheEnds) {
+  // vec_exp.h promises a relative error below 2e-7 wherever exp(x) is a normal float, exact
+  // zeros below that (exp(-inf) = 0 is what makes masked weights exact zeros), inf above
+  // ln(FLT_MAX) and NaN for NaN. Checked against exp in double on a fine grid.
+  std::vector<float> x;
+  for (double value = -87.3; value <= 88.7; value += 0.0137) x.push_back(static_cast<float>(value));
+  for (float special : {0.0f, -0.0f, 1e-8f, -1e-8f, 0.34657359f, -0.34657359f, 88.7f, -87.33f})
+    x.push_back(special);
+  const size_t num_finite = x.size();
+  const float inf = std::numeric_limits<float>::infinity();
+  x.insert(x.end(), {-inf, -88.0f, -100.0f, -1e30f, inf, 89.0f, std::nanf("")});
+  for (const std::string& kernel : fast_kernels()) {
+    const std::vector<float> y = F::detail::fused_attention_kernel_exp(kernel, x);
+    ASSERT_EQ(y.size(), x.size());
+    double worst = 0.0;
+    for (size_t i = 0; i < num_finite; ++i) {
+      const double exact = std::exp(static_cast<double>(x[i]));
+      worst = std::max(worst, std::fabs(y[i] - exact) / exact);
+    }
+    EXPECT_LT(worst, 2e-7) << kernel;
+    std::printf("[ %s exp ] largest relative error %.3g over %zu points\n", kernel.c_str(), worst,
+                num_finite);
+    const size_t s = num_finite;
+    EXPECT_EQ(y[s], 0.0f) << kernel << ": exp(-inf)";
+    EXPECT_EQ(y[s + 1], 0.0f) << kernel << ": exp(-88) is subnormal, flushed to 0";
+    EXPECT_EQ(y[s + 2], 0.0f) << kernel;
+    EXPECT_EQ(y[s + 3], 0.0f) << kernel;
+    EXPECT_EQ(y[s + 4], inf) << kernel << ": exp(inf)";
+    EXPECT_EQ(y[s + 5], inf) << kernel << ": exp(89) overflows";
+    EXPECT_TRUE(std::isnan(y[s + 6])) << kernel << ": exp(NaN)";
   }
 }
