@@ -316,10 +316,13 @@ struct FastInputs {
 //   k_rows: (B, S, Dp)      backward only (dq += ds k)
 //   v_rows: (B, S, Dvp)     forward only (acc += P v)
 //   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
+// k_rows and v_rows are k and v themselves when D and Dv are already whole vectors (16, 64, ...).
 // Rows are zero padded. S_pad = padded(S) + kPad, so a tile of `keys` columns may read up to
 // padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
 struct PackedKeys {
   std::vector<float> k_t, k_rows, v_rows, v_t;
+  const float* k_rows_data = nullptr;  // k_rows, or k when no padding is needed
+  const float* v_rows_data = nullptr;  // v_rows, or v
   int64_t S_pad = 0;
 
   PackedKeys(const FastInputs& in, bool backward) {
@@ -327,12 +330,12 @@ struct PackedKeys {
     const int64_t B = p.num_batch, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
     S_pad = padded(S) + kPad;
     k_t.assign(static_cast<size_t>(B * D * S_pad), 0.0f);
-    if (backward) {
-      k_rows.assign(static_cast<size_t>(B * S * Dp), 0.0f);
-      v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
-    } else {
-      v_rows.assign(static_cast<size_t>(B * S * Dvp), 0.0f);
-    }
+    const bool copy_k_rows = backward && Dp != D, copy_v_rows = !backward && Dvp != Dv;
+    if (copy_k_rows) k_rows.assign(static_cast<size_t>(B * S * Dp), 0.0f);
+    if (copy_v_rows) v_rows.assign(static_cast<size_t>(B * S * Dvp), 0.0f);
+    if (backward) v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
+    k_rows_data = copy_k_rows ? k_rows.data() : in.k;
+    v_rows_data = copy_v_rows ? v_rows.data() : in.v;
     // Pure copies, one batch-head per item: any split gives the same bits.
     parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
       for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
@@ -340,15 +343,15 @@ struct PackedKeys {
         const float* v_bh = in.v + bh * S * Dv;
         for (int64_t j = 0; j < S; ++j)
           for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * D + d];
-        if (backward) {
-          for (int64_t j = 0; j < S; ++j) {
-            std::copy_n(k_bh + j * D, D, k_rows.data() + (bh * S + j) * Dp);
+        if (backward)
+          for (int64_t j = 0; j < S; ++j)
             for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * Dv + c];
-          }
-        } else {
+        if (copy_k_rows)
+          for (int64_t j = 0; j < S; ++j)
+            std::copy_n(k_bh + j * D, D, k_rows.data() + (bh * S + j) * Dp);
+        if (copy_v_rows)
           for (int64_t j = 0; j < S; ++j)
             std::copy_n(v_bh + j * Dv, Dv, v_rows.data() + (bh * S + j) * Dvp);
-        }
       }
     });
   }
@@ -360,10 +363,10 @@ struct PackedKeys {
     return v_t.data() + bh * in.problem->Dv * S_pad + j0;
   }
   const float* k_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return k_rows.data() + (bh * in.problem->S + j0) * in.Dp;
+    return k_rows_data + (bh * in.problem->S + j0) * in.Dp;
   }
   const float* v_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return v_rows.data() + (bh * in.problem->S + j0) * in.Dvp;
+    return v_rows_data + (bh * in.problem->S + j0) * in.Dvp;
   }
 };
 
