@@ -71,7 +71,9 @@ enum class AttentionImpl {
   Auto,   // fused when no weights are asked for (so not twice differentiable: see Plain)
   Plain,  // matmul, mask, softmax, dropout, matmul: O(T*S) memory, can return the weights
   Fused,  // tiled with an online softmax: O(T) extra memory, backward by recomputation;
-          // its backward throws under create_graph (use Plain for gradients of gradients)
+          // its backward throws under create_graph (use Plain for gradients of gradients).
+          // float32 runs on AVX-512 / AVX2 kernels when the CPU has them (env
+          // AG_ATTENTION_KERNEL=reference|avx2|avx512 forces one); float64 on scalar loops
 };
 
 struct AttentionOptions {

@@ -10,7 +10,10 @@
 #include <algorithm>
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "nn/functional.h"
 #include "tensor/random.h"
@@ -82,5 +85,17 @@ std::pair<Tensor, Tensor> plain_attention(const Tensor& q, const Tensor& k, cons
 // The fused path: out (*batch, T, Dv).
 Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionProblem& problem);
+
+// Which kernels the fused path runs float32 on: "avx512", "avx2" (vector kernels, chosen from
+// the CPU) or "reference" (the double-accumulating loops every kernel is tested against; also
+// what float64 always runs). The default is the first of fused_attention_kernels_available(),
+// or AG_ATTENTION_KERNEL when set. For tests and benchmarks; an unavailable name is an Error,
+// and "" restores the default.
+std::vector<std::string> fused_attention_kernels_available();  // widest first
+void set_fused_attention_kernel(std::string_view name);
+std::string fused_attention_kernel();
+// exp of every element, computed by the named kernel set's vector exp (tensor/simd/vec_exp.h),
+// or by libm for "reference": lets tests check the exp the kernels use on its own.
+std::vector<float> fused_attention_kernel_exp(std::string_view kernel, std::vector<float> x);
 
 }  // namespace ag::nn::functional::detail

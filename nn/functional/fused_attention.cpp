@@ -25,21 +25,36 @@
 // Work is split into (batch-head, block of 16 queries) items in the forward and batch-heads in
 // the backward (each batch-head's dk and dv sum over all its queries). Items write disjoint
 // outputs and each is computed in a fixed order, so results are bitwise identical for any
-// thread count. Scores and sums are accumulated in double for both dtypes: this is the scalar
-// reference a faster kernel will be tested against.
+// thread count.
+//
+// Which path runs when. The file holds the algorithm twice:
+//   - the scalar reference (attention_forward / attention_backward): scores and sums in double,
+//     one score and one libm exp at a time. It runs for float64 always, and for float32 when no
+//     vector kernel is available (a CPU without AVX2, a build without AG_SIMD) or when it is
+//     forced (AG_ATTENTION_KERNEL=reference, or set_fused_attention_kernel("reference")).
+//   - the fast float32 path (fast_attention_forward / fast_attention_backward, "the fast float32
+//     path" below): the same tiles as dense float32 GEMMs and a vector exp, on AVX-512 when the
+//     CPU has it, else AVX2 + FMA (tensor/simd/attention_*.cpp). It runs for every float32 call
+//     otherwise: every mask kind (causal, window, bool, float, learned float), with or without
+//     dropout. tests/nn/fused_attention_fast_test.cpp holds it to the reference within ~1e-6.
+// The backward always runs on the path its forward ran on.
 //
 // The backward is raw loops, so it cannot be differentiated again: with create_graph it refuses
 // with an Error pointing to AttentionImpl::Plain, whose backward is made of autograd ops.
 //
 // Legend: B = batch-heads (all leading dims flattened), T queries, S keys, D = d_k, Dv.
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 #include <vector>
 
 #include "autograd/node.h"
 #include "nn/functional.h"
 #include "nn/functional/attention_internal.h"
 #include "tensor/kernels.h"
+#include "tensor/simd/attention_micro_kernel.h"
 
 namespace ag::nn::functional::detail {
 
@@ -256,6 +271,402 @@ void attention_backward(scalar_t* dq, scalar_t* dk, scalar_t* dv, scalar_t* dbia
   });
 }
 
+// ---- the fast float32 path -----------------------------------------------------------------
+// The same algorithm as attention_forward / attention_backward above, reorganised so that the
+// arithmetic runs on dense (query block, key tile) tiles in float32 through the vector kernels
+// of tensor/simd/attention_micro_kernel.h:
+//   scores  S  = (scale q) k^T            a (16, D) x (D, 64) GEMM on a transposed k tile
+//   weights P  = exp(S - shift)           the vector exp of tensor/simd/vec_exp.h
+//   output  acc += P v                    a (16, 64) x (64, Dv) GEMM
+// and in the backward dP = dy v^T, dv += (P z)^T dy, dk += dS^T (scale q), dq += dS k.
+// Masking is done by writing -inf into S after the GEMM (exp(-inf) = 0 exactly), so masked
+// weights and their gradients are exact zeros, as in the reference. Tiles of keys that no row of
+// the block may see are skipped the same way, and a tile only as wide as its keys (rounded up to
+// 16) is computed, which halves the work of the diagonal tiles under a causal mask.
+//
+// Precision. Everything is float32: the dot products of D floats, the running max m and sum l
+// per row, and the accumulator rescaled by exp(m - m') per tile. lse = m + log l is formed and
+// stored in double (the same tensor as the reference's), but the backward rounds it to float
+// before exp(S - lse): S itself is a float with an error near one ulp of |S|, so digits of lse
+// beyond float would sit below that noise. delta = dy . out is summed in double because it is
+// only T dot products and is subtracted from dP, where a cancellation would otherwise show.
+
+using kernels::simd::AttentionMicroKernels;
+constexpr int64_t kPad = kernels::simd::kAttentionPad;
+constexpr float kMinusInfF = -std::numeric_limits<float>::infinity();
+static_assert(kKeyTile % kPad == 0, "key tiles must be whole vectors");
+
+int64_t padded(int64_t n) { return (n + kPad - 1) / kPad * kPad; }
+
+// q, k, v as the fast kernels read them, with their padded row lengths.
+struct FastInputs {
+  const float* q;
+  const float* k;
+  const float* v;
+  MaskView<float> mask;
+  const AttentionProblem* problem;
+  const AttentionMicroKernels* kernels;
+  int64_t Dp, Dvp;  // D and Dv rounded up to a multiple of kPad
+};
+
+// k and v laid out once per call the way the tiles read them (the constructor), so no tile
+// transposes anything: every query block of a batch-head reads the same keys, and packing them
+// per (block, tile) cost a quarter of the backward's time.
+//   k_t:    (B, D, S_pad)   k transposed: a tile of keys is a column range of D rows
+//   k_rows: (B, S, Dp)      backward only (dq += ds k)
+//   v_rows: (B, S, Dvp)     forward only (acc += P v)
+//   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
+// k_rows and v_rows are k and v themselves when D and Dv are already whole vectors (16, 64, ...).
+// Rows are zero padded. S_pad = padded(S) + kPad, so a tile of `keys` columns may read up to
+// padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
+struct PackedKeys {
+  std::vector<float> k_t, k_rows, v_rows, v_t;
+  const float* k_rows_data = nullptr;  // k_rows, or k when no padding is needed
+  const float* v_rows_data = nullptr;  // v_rows, or v
+  int64_t S_pad = 0;
+
+  PackedKeys(const FastInputs& in, bool backward) {
+    const AttentionProblem& p = *in.problem;
+    const int64_t B = p.num_batch, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
+    S_pad = padded(S) + kPad;
+    k_t.assign(static_cast<size_t>(B * D * S_pad), 0.0f);
+    const bool copy_k_rows = backward && Dp != D, copy_v_rows = !backward && Dvp != Dv;
+    if (copy_k_rows) k_rows.assign(static_cast<size_t>(B * S * Dp), 0.0f);
+    if (copy_v_rows) v_rows.assign(static_cast<size_t>(B * S * Dvp), 0.0f);
+    if (backward) v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
+    k_rows_data = copy_k_rows ? k_rows.data() : in.k;
+    v_rows_data = copy_v_rows ? v_rows.data() : in.v;
+    // Pure copies, one batch-head per item: any split gives the same bits.
+    parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
+      for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
+        const float* k_bh = in.k + bh * S * D;
+        const float* v_bh = in.v + bh * S * Dv;
+        for (int64_t j = 0; j < S; ++j)
+          for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * D + d];
+        if (backward)
+          for (int64_t j = 0; j < S; ++j)
+            for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * Dv + c];
+        if (copy_k_rows)
+          for (int64_t j = 0; j < S; ++j)
+            std::copy_n(k_bh + j * D, D, k_rows.data() + (bh * S + j) * Dp);
+        if (copy_v_rows)
+          for (int64_t j = 0; j < S; ++j)
+            std::copy_n(v_bh + j * Dv, Dv, v_rows.data() + (bh * S + j) * Dvp);
+      }
+    });
+  }
+  // The key tile starting at key j0 of batch-head bh, in each layout.
+  const float* k_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return k_t.data() + bh * in.problem->D * S_pad + j0;
+  }
+  const float* v_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return v_t.data() + bh * in.problem->Dv * S_pad + j0;
+  }
+  const float* k_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return k_rows_data + (bh * in.problem->S + j0) * in.Dp;
+  }
+  const float* v_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
+    return v_rows_data + (bh * in.problem->S + j0) * in.Dvp;
+  }
+};
+
+// One thread's tiles, reused across items (a thread-local, so a tiny problem allocates nothing
+// after the first call). Row strides: kKeyTile for the (rows, keys) tiles, Dp / Dvp otherwise.
+struct FastWorkspace {
+  std::vector<float> q_block;  // (kQueryBlock, Dp)    scale * q, zero padded
+  std::vector<float> dy_block; // (kQueryBlock, Dvp)   backward only
+  std::vector<float> s, p, dp, pz;   // (kQueryBlock, kKeyTile)
+  std::vector<float> acc;      // (kQueryBlock, Dvp) forward output, (kQueryBlock, Dp) dq
+  std::vector<float> m, l, shift, row_stat;  // (kQueryBlock)
+
+  void reserve(int64_t Dp, int64_t Dvp) {
+    const auto grow = [](std::vector<float>& buffer, int64_t n) {
+      if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+    };
+    grow(q_block, kQueryBlock * Dp);
+    grow(dy_block, kQueryBlock * Dvp);
+    for (auto* tile : {&s, &p, &dp, &pz}) grow(*tile, kQueryBlock * kKeyTile);
+    grow(acc, kQueryBlock * std::max(Dp, Dvp));
+    for (auto* row : {&m, &l, &shift, &row_stat}) grow(*row, kQueryBlock);
+  }
+};
+
+FastWorkspace& thread_workspace(int64_t Dp, int64_t Dvp) {
+  thread_local FastWorkspace workspace;
+  workspace.reserve(Dp, Dvp);
+  return workspace;
+}
+
+// factor * x, rows of n values, into dst with row stride n_padded, zero padded.
+void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t n_padded,
+               float factor) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * n + c];
+    for (int64_t c = n; c < n_padded; ++c) dst[r * n_padded + c] = 0.0f;
+  }
+}
+
+// s: (rows, cols), row stride kKeyTile: the scores of queries i0 .. i0 + rows - 1 against keys
+// j0 .. j0 + cols - 1, and -inf wherever a key is out of the row's range, past the tile, or
+// forbidden by a bool mask. The forward and the backward both call this with the same tiles, so
+// the backward rebuilds the forward's scores bit for bit.
+void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, const PackedKeys& packed,
+                 int64_t bh, int64_t i0, int64_t rows, int64_t j0, int64_t keys, int64_t cols) {
+  const AttentionProblem& p = *in.problem;
+  in.kernels->gemm(rows, cols, p.D, ws.q_block.data(), in.Dp, 1, packed.k_t_tile(in, bh, j0),
+                   packed.S_pad, s, kKeyTile, false);
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = i0 + r;
+    auto [first, last] = p.key_range(i);
+    first = std::clamp(first - j0, int64_t{0}, keys);  // now relative to j0
+    last = std::clamp(last - j0, int64_t{0}, keys);
+    float* s_row = s + r * kKeyTile;
+    if (first >= last) {
+      std::fill(s_row, s_row + cols, kMinusInfF);
+      continue;
+    }
+    std::fill(s_row, s_row + first, kMinusInfF);
+    std::fill(s_row + last, s_row + cols, kMinusInfF);
+    if (in.mask.allowed) {
+      for (int64_t j = first; j < last; ++j)
+        if (!in.mask.allowed[in.mask.offset(bh, i, j0 + j)]) s_row[j] = kMinusInfF;
+    } else if (in.mask.bias) {
+      for (int64_t j = first; j < last; ++j) s_row[j] += in.mask.bias[in.mask.offset(bh, i, j0 + j)];
+    }
+  }
+}
+
+// z: (rows, cols), row stride kKeyTile: the tile's dropout factors, 0 or 1 / (1 - p), drawn
+// with the vector Philox (the same numbers as AttentionProblem::dropout_factor, 16 at a time).
+void dropout_factors(float* z, const FastInputs& in, int64_t bh, int64_t i0, int64_t rows,
+                     int64_t j0, int64_t cols) {
+  const AttentionProblem& p = *in.problem;
+  if (p.dropout_p >= 1.0) {  // every weight dropped (and 1 / (1 - p) undefined)
+    for (int64_t r = 0; r < rows; ++r) std::fill_n(z + r * kKeyTile, cols, 0.0f);
+    return;
+  }
+  const auto threshold = static_cast<uint64_t>(std::ceil(std::ldexp(p.dropout_p, 53)));
+  const auto keep = static_cast<float>(1.0 / (1.0 - p.dropout_p));
+  for (int64_t r = 0; r < rows; ++r)
+    in.kernels->dropout_row(z + r * kKeyTile, p.seed, kAttentionDropoutSalt,
+                            static_cast<uint64_t>(bh), static_cast<uint64_t>(i0 + r),
+                            static_cast<uint64_t>(j0), cols, threshold, keep);
+}
+
+// out: (B, T, Dv)   lse: (B, T), -inf for a row that sees no key
+void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
+  const AttentionProblem& p = *in.problem;
+  const int64_t T = p.T, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
+  const AttentionMicroKernels& kern = *in.kernels;
+  const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
+  const PackedKeys packed(in, /*backward=*/false);
+  // Items are (batch-head, query block): a split fixed by T and B alone, so the bits do not
+  // depend on the thread count (each item writes its own rows of out and lse).
+  parallel_for(0, p.num_batch * num_blocks, 1, [&](int64_t item_begin, int64_t item_end) {
+    FastWorkspace& ws = thread_workspace(Dp, Dvp);
+    for (int64_t item = item_begin; item < item_end; ++item) {
+      const int64_t bh = item / num_blocks;
+      const int64_t i0 = (item % num_blocks) * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
+      load_rows(ws.q_block.data(), in.q + (bh * T + i0) * D, rows, D, Dp,
+                static_cast<float>(p.scale));
+      std::fill_n(ws.m.data(), rows, kMinusInfF);
+      std::fill_n(ws.l.data(), rows, 0.0f);
+      std::fill_n(ws.acc.data(), rows * Dvp, 0.0f);
+      const int64_t block_first = p.key_range(i0).first;
+      const int64_t block_last = p.key_range(i0 + rows - 1).second;
+      for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
+        const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
+        float* s = ws.s.data();
+        tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
+        // 1. The running maximum. A row that sees nothing in this tile (max -inf) keeps its
+        //    state: shift 0 turns its -inf scores into zero weights.
+        kern.row_max(ws.row_stat.data(), s, kKeyTile, rows, cols);
+        for (int64_t r = 0; r < rows; ++r) {
+          const float tile_max = ws.row_stat[r];
+          if (tile_max == kMinusInfF) {
+            ws.shift[r] = 0.0f;
+            continue;
+          }
+          const float m_new = std::max(ws.m[r], tile_max);
+          // Rescale what was summed against the old maximum (exp(-inf) = 0 on the first tile).
+          const float alpha = std::exp(ws.m[r] - m_new);
+          if (alpha != 1.0f) {
+            ws.l[r] *= alpha;
+            for (int64_t c = 0; c < Dvp; ++c) ws.acc[r * Dvp + c] *= alpha;
+          }
+          ws.m[r] = m_new;
+          ws.shift[r] = m_new;
+        }
+        // 2. The weights exp(s - m) and their row sums, in place of the scores.
+        kern.exp_rows(s, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
+        for (int64_t r = 0; r < rows; ++r) ws.l[r] += ws.row_stat[r];  // before dropout
+        if (p.dropout) {  // after the sums: softmax normalises the weights before dropout
+          float* z = ws.pz.data();
+          dropout_factors(z, in, bh, i0, rows, j0, cols);
+          for (int64_t r = 0; r < rows; ++r)
+            for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
+        }
+        // 3. acc += P v   (rows, keys) x (keys, Dvp)
+        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0), Dvp,
+                  ws.acc.data(), Dvp, true);
+      }
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t i = i0 + r;
+        const float l = ws.l[r];
+        // l = 0: the row saw no key (fully masked): a zero row, and lse = -inf tells the
+        // backward to give it zero gradients.
+        const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+        for (int64_t c = 0; c < Dv; ++c) out[(bh * T + i) * Dv + c] = ws.acc[r * Dvp + c] * inv_l;
+        lse[bh * T + i] = l > 0.0f ? static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l))
+                                   : kMinusInf;
+      }
+    }
+  });
+}
+
+// dq: (B, T, D)   dk: (B, S, D)   dv: (B, S, Dv)   dbias: (B, T, S) zero-filled, or null
+// dy, out: (B, T, Dv)   lse: (B, T)
+void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, const float* dy,
+                             const float* out, const double* lse, const FastInputs& in) {
+  const AttentionProblem& p = *in.problem;
+  const int64_t T = p.T, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
+  const AttentionMicroKernels& kern = *in.kernels;
+  const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
+  const float scale = static_cast<float>(p.scale);
+  const PackedKeys packed(in, /*backward=*/true);
+  // One item per batch-head, because dk and dv sum over all of its queries: each item owns its
+  // rows of dq, dk, dv and sums them in a fixed order, whatever thread runs it.
+  parallel_for(0, p.num_batch, 1, [&](int64_t bh_begin, int64_t bh_end) {
+    FastWorkspace& ws = thread_workspace(Dp, Dvp);
+    std::vector<float> dk_acc(static_cast<size_t>(S * Dp)), dv_acc(static_cast<size_t>(S * Dvp));
+    std::vector<float> delta(static_cast<size_t>(T));
+    for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
+      std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
+      std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+      // delta_i = dy_i . out_i = sum_j p_ij dP_ij (see the top of the file)
+      for (int64_t i = 0; i < T; ++i) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < Dv; ++c)
+          sum += static_cast<double>(dy[(bh * T + i) * Dv + c]) * out[(bh * T + i) * Dv + c];
+        delta[i] = static_cast<float>(sum);
+      }
+      for (int64_t block = 0; block < num_blocks; ++block) {
+        const int64_t i0 = block * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
+        load_rows(ws.q_block.data(), in.q + (bh * T + i0) * D, rows, D, Dp, scale);
+        load_rows(ws.dy_block.data(), dy + (bh * T + i0) * Dv, rows, Dv, Dvp, 1.0f);
+        std::fill_n(ws.acc.data(), rows * Dp, 0.0f);  // dq / scale for the block
+        // p = exp(s - lse); a fully masked row (lse = -inf) shifts by +inf, so all its
+        // weights are exp(-inf) = 0 and it gets no gradient.
+        for (int64_t r = 0; r < rows; ++r) {
+          const double row_lse = lse[bh * T + i0 + r];
+          ws.shift[r] = row_lse == kMinusInf ? std::numeric_limits<float>::infinity()
+                                             : static_cast<float>(row_lse);
+        }
+        const int64_t block_first = p.key_range(i0).first;
+        const int64_t block_last = p.key_range(i0 + rows - 1).second;
+        for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
+          const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
+          float* s = ws.s.data();
+          float* prob = ws.p.data();
+          float* dp = ws.dp.data();
+          tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
+          kern.exp_rows(prob, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
+          // dP = dy v^T   (rows, Dv) x (Dv, cols)
+          kern.gemm(rows, cols, Dv, ws.dy_block.data(), Dvp, 1, packed.v_t_tile(in, bh, j0),
+                    packed.S_pad, dp, kKeyTile, false);
+          // With dropout the output used the kept weights P z: dv sees P z, and the weight
+          // before dropout sees z dP.
+          const float* kept = prob;
+          if (p.dropout) {
+            float* z = ws.pz.data();  // the factors, then P z in their place
+            dropout_factors(z, in, bh, i0, rows, j0, cols);
+            for (int64_t r = 0; r < rows; ++r)
+              for (int64_t j = 0; j < cols; ++j) {
+                dp[r * kKeyTile + j] *= z[r * kKeyTile + j];
+                z[r * kKeyTile + j] *= prob[r * kKeyTile + j];
+              }
+            kept = z;
+          }
+          // ds = p (dP - delta), into dp's place: the softmax backward, element by element.
+          for (int64_t r = 0; r < rows; ++r) {
+            const float delta_r = delta[i0 + r];
+            float* ds_row = dp + r * kKeyTile;
+            const float* p_row = prob + r * kKeyTile;
+            for (int64_t j = 0; j < cols; ++j) ds_row[j] = p_row[j] * (ds_row[j] - delta_r);
+          }
+          const float* ds = dp;
+          if (dbias) {
+            for (int64_t r = 0; r < rows; ++r) {
+              auto [first, last] = p.key_range(i0 + r);
+              first = std::max(first, j0);
+              last = std::min(last, j0 + keys);
+              for (int64_t j = first; j < last; ++j)
+                dbias[(bh * T + i0 + r) * S + j] = ds[r * kKeyTile + (j - j0)];
+            }
+          }
+          // dv += (P z)^T dy   (keys, rows) x (rows, Dvp)
+          kern.gemm(keys, Dvp, rows, kept, 1, kKeyTile, ws.dy_block.data(), Dvp,
+                    dv_acc.data() + j0 * Dvp, Dvp, true);
+          // dk += ds^T (scale q)   (keys, rows) x (rows, Dp)
+          kern.gemm(keys, Dp, rows, ds, 1, kKeyTile, ws.q_block.data(), Dp,
+                    dk_acc.data() + j0 * Dp, Dp, true);
+          // dq / scale += ds k   (rows, keys) x (keys, Dp)
+          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(in, bh, j0), Dp,
+                    ws.acc.data(), Dp, true);
+        }
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t d = 0; d < D; ++d)
+            dq[(bh * T + i0 + r) * D + d] = scale * ws.acc[r * Dp + d];
+      }
+      for (int64_t j = 0; j < S; ++j) {
+        for (int64_t d = 0; d < D; ++d) dk[(bh * S + j) * D + d] = dk_acc[j * Dp + d];
+        for (int64_t c = 0; c < Dv; ++c) dv[(bh * S + j) * Dv + c] = dv_acc[j * Dvp + c];
+      }
+    }
+  });
+}
+
+// ---- choosing the float32 kernel ------------------------------------------------------------
+
+#if defined(AG_HAVE_SIMD)
+bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
+#endif
+
+// The named kernel set, or nullptr for "reference"; throws when this build or CPU lacks it.
+const AttentionMicroKernels* kernels_named(std::string_view name) {
+  if (name == "reference") return nullptr;
+#if defined(AG_HAVE_SIMD)
+  static const AttentionMicroKernels avx512 = kernels::simd::avx512_attention_kernels();
+  static const AttentionMicroKernels avx2 = kernels::simd::avx2_attention_kernels();
+  if (name == "avx512" && cpu_has_avx512()) return &avx512;
+  if (name == "avx2" && cpu_has_avx2()) return &avx2;
+#endif
+  std::string available;
+  for (const std::string& n : fused_attention_kernels_available())
+    available += (available.empty() ? "" : ", ") + n;
+  throw Error(kOp, "fused attention kernel '", std::string(name), "' is not available here; ",
+              "available: ", available);
+}
+
+const AttentionMicroKernels* default_kernels() {
+  if (const char* forced = std::getenv("AG_ATTENTION_KERNEL"); forced && *forced)
+    return kernels_named(forced);
+  return kernels_named(fused_attention_kernels_available().front());
+}
+
+// Read on every call, so a test can switch kernels between two calls.
+std::atomic<const AttentionMicroKernels*> g_kernels{nullptr};
+std::atomic<bool> g_kernels_decided{false};
+
+const AttentionMicroKernels* current_kernels() {
+  if (!g_kernels_decided.load(std::memory_order_acquire)) {
+    g_kernels.store(default_kernels(), std::memory_order_relaxed);
+    g_kernels_decided.store(true, std::memory_order_release);
+  }
+  return g_kernels.load(std::memory_order_relaxed);
+}
+
 // x: (..., rows, cols), leading dims broadcastable to batch   returns: (B, rows, cols),
 // contiguous. Differentiable (expand, reshape, contiguous), so autograd sums the gradient of a
 // broadcast input back to its shape and copies it back out of a non-contiguous layout.
@@ -268,6 +679,41 @@ Tensor as_batched(const Tensor& x, const Shape& batch, int64_t num_batch) {
 }
 
 }  // namespace
+
+std::vector<std::string> fused_attention_kernels_available() {
+  std::vector<std::string> names;
+#if defined(AG_HAVE_SIMD)
+  if (cpu_has_avx512()) names.push_back("avx512");
+  if (cpu_has_avx2()) names.push_back("avx2");
+#endif
+  names.push_back("reference");
+  return names;
+}
+
+void set_fused_attention_kernel(std::string_view name) {
+  g_kernels.store(name.empty() ? default_kernels() : kernels_named(name));
+  g_kernels_decided.store(true, std::memory_order_release);
+}
+
+std::string fused_attention_kernel() {
+  const AttentionMicroKernels* kernels = current_kernels();
+  return kernels ? kernels->name : "reference";
+}
+
+std::vector<float> fused_attention_kernel_exp(std::string_view kernel, std::vector<float> x) {
+  const AttentionMicroKernels* kernels = kernels_named(kernel);
+  if (!kernels) {  // the reference exponentiates with libm
+    for (float& value : x) value = std::exp(value);
+    return x;
+  }
+  const auto n = static_cast<int64_t>(x.size());
+  x.resize(static_cast<size_t>(padded(n)), 0.0f);
+  const float shift = 0.0f;
+  float row_sum = 0.0f;
+  kernels->exp_rows(x.data(), &row_sum, x.data(), &shift, padded(n), 1, padded(n));
+  x.resize(static_cast<size_t>(n));
+  return x;
+}
 
 Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionProblem& problem) {
@@ -284,7 +730,15 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   // Kept in float64 even for float32 inputs, as FlashAttention keeps its lse in float32 for
   // float16: the backward exponentiates s - lse, which magnifies an error in lse.
   Tensor lse = empty({B, T}, kFloat64);               // (B, T)
-  dispatch_floating(q.dtype(), kOp, [&](auto zero) {
+  // float32 runs on the vector kernels unless the reference is forced; float64 always runs on
+  // the reference (it is there to be exact, not fast).
+  const AttentionMicroKernels* fast = q.dtype() == kFloat32 ? current_kernels() : nullptr;
+  if (fast) {
+    const FastInputs in{q3.data_ptr<float>(), k3.data_ptr<float>(), v3.data_ptr<float>(),
+                        make_mask_view<float>(problem), &problem, fast,
+                        padded(problem.D), padded(problem.Dv)};
+    fast_attention_forward(out.data_ptr<float>(), lse.data_ptr<double>(), in);
+  } else dispatch_floating(q.dtype(), kOp, [&](auto zero) {
     using scalar_t = decltype(zero);
     const Inputs<scalar_t> in{q3.data_ptr<scalar_t>(), k3.data_ptr<scalar_t>(),
                               v3.data_ptr<scalar_t>(), make_mask_view<scalar_t>(problem), &problem};
@@ -292,8 +746,8 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   });
 
   out = record("fused_attention", out, {q3, k3, v3, mask_input},
-               [q3, k3, v3, lse, problem, mask_needs_grad, B, T, S](const Tensor& dy,
-                                                                    const Tensor& y) {
+               [q3, k3, v3, lse, problem, mask_needs_grad, fast, B, T, S](const Tensor& dy,
+                                                                          const Tensor& y) {
     if (GradMode::is_enabled())
       throw Error(kOp, "the fused kernel's backward cannot be differentiated twice; use "
                   "AttentionImpl::Plain (options.impl) when you need gradients of gradients "
@@ -302,7 +756,17 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
     Tensor dq = empty(q3.shape(), q3.dtype()), dk = empty(k3.shape(), k3.dtype());
     Tensor dv = empty(v3.shape(), v3.dtype());
     Tensor dbias = mask_needs_grad ? zeros({B, T, S}, q3.dtype()) : Tensor();  // (B, T, S)
-    dispatch_floating(q3.dtype(), kOp, [&](auto zero) {
+    // The backward runs on the kernels the forward ran on, whatever was selected since: its
+    // lse must come from the same arithmetic.
+    if (fast) {
+      const FastInputs in{q3.data_ptr<float>(), k3.data_ptr<float>(), v3.data_ptr<float>(),
+                          make_mask_view<float>(problem), &problem, fast,
+                          padded(problem.D), padded(problem.Dv)};
+      fast_attention_backward(dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
+                              mask_needs_grad ? dbias.data_ptr<float>() : nullptr,
+                              dy_c.data_ptr<float>(), y.data_ptr<float>(),
+                              lse.data_ptr<double>(), in);
+    } else dispatch_floating(q3.dtype(), kOp, [&](auto zero) {
       using scalar_t = decltype(zero);
       const Inputs<scalar_t> in{q3.data_ptr<scalar_t>(), k3.data_ptr<scalar_t>(),
                                 v3.data_ptr<scalar_t>(), make_mask_view<scalar_t>(problem),

@@ -1,0 +1,55 @@
+// attention_micro_kernel.h: the few float32 building blocks the fast fused attention
+// (nn/functional/fused_attention.cpp) is made of, one set per instruction set (AVX2 and AVX-512,
+// in tensor/simd/attention_avx2.cpp and attention_avx512.cpp). The tiling, the online softmax
+// and the masks live in fused_attention.cpp; these only do arithmetic on small dense tiles.
+//
+// Every tile the driver hands over is padded: a row of n values has n a multiple of 16 (both
+// widths divide it), with the padding zero (or -inf for scores), so the kernels never need a
+// masked tail.
+//
+// Every result is a fixed chain of operations that depends only on the sizes passed in, never
+// on which thread runs it: the driver's bitwise reproducibility rests on that.
+#pragma once
+
+#include <cstdint>
+
+namespace ag::kernels::simd {
+
+inline constexpr int64_t kAttentionPad = 16;  // every n below is a multiple of this
+
+struct AttentionMicroKernels {
+  const char* name = nullptr;
+  // C (m, n) [+]= A (m, k) B (k, n).   A(i, p) = a[i * a_rs + p * a_cs]   B(p, j) = b[p * ldb + j]
+  // C(i, j) = c[i * ldc + j]. Each element is a chain of fused multiply-adds in p = 0 .. k-1
+  // order, started from zero, then added to C once (accumulate) or stored.   n % 16 == 0
+  void (*gemm)(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+               const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) = nullptr;
+  // row_max[i] = max_j s(i, j).   s: (m, n), row stride lds   n % 16 == 0
+  void (*row_max)(float* row_max, const float* s, int64_t lds, int64_t m, int64_t n) = nullptr;
+  // p(i, j) = exp(s(i, j) - shift[i]);  row_sum[i] = sum_j p(i, j) (lanes summed in a fixed
+  // tree).   s, p: (m, n), row stride ld   n % 16 == 0   p may alias s
+  void (*exp_rows)(float* p, float* row_sum, const float* s, const float* shift, int64_t ld,
+                   int64_t m, int64_t n) = nullptr;
+  // The dropout factors of one row of weights: z[j] = 0 where
+  //   keyed_uniform(seed, a, b, c0 + j, salt) < p        (tensor/random.h, the same Philox draw)
+  // else keep, for j < n (n % 16 == 0). threshold = ceil(p 2^53) < 2^53: a draw is 53 random bits
+  // times 2^-53, so "u < p" is exactly "bits < threshold", with no double arithmetic.
+  void (*dropout_row)(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b,
+                      uint64_t c0, int64_t n, uint64_t threshold, float keep) = nullptr;
+};
+
+// The Philox key keyed_uniform (tensor/random.cpp) derives from its seed and salt; the vector
+// dropout_row kernels must derive the same one to draw the same numbers.
+inline uint64_t keyed_philox_key(uint64_t seed, uint64_t salt) {
+  return seed ^ (salt * 0x9E3779B97F4A7C15ull);
+}
+// Philox4x32-10's constants (tensor/random.cpp): the multipliers and the Weyl key increments.
+inline constexpr uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
+inline constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
+
+// Defined only in builds with the SIMD files (AG_HAVE_SIMD); the caller also checks the CPU
+// (__builtin_cpu_supports) before using one.
+AttentionMicroKernels avx2_attention_kernels();
+AttentionMicroKernels avx512_attention_kernels();
+
+}  // namespace ag::kernels::simd

@@ -1,0 +1,134 @@
+// attention_micro_kernel_impl.h: the attention building blocks of attention_micro_kernel.h,
+// written once over a small vector type and instantiated by attention_avx2.cpp (8 floats, ymm)
+// and attention_avx512.cpp (16 floats, zmm). Include it only from those two files: the vector
+// type they pass in is what brings the instruction set.
+//
+// A vector type V provides: kLanes, kRows (rows of C per GEMM strip: kRows * 4 accumulators
+// must fit in the register file with room for 4 rows of B and a broadcast), Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
+// add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree); for dropout's
+// Philox draws, 32-bit integer lanes IReg with iset1, iadd, ixor, isrl, lane_index (0, 1, ...),
+// mul_hi_lo (the high and low halves of 32 x 32 -> 64-bit products) and select_dropped.
+#pragma once
+
+#include <cstdint>
+
+#include "tensor/simd/attention_micro_kernel.h"
+
+namespace ag::kernels::simd::attention_impl {
+
+// C rows i0 .. i0 + MR - 1, columns j .. j + NV * kLanes - 1: MR * NV accumulators stay in
+// registers for the whole p loop; every loaded vector of B serves MR rows.
+template <typename V, int MR, int NV>
+void gemm_tile(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  typename V::Reg acc[MR][NV];
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = V::zero();
+  for (int64_t p = 0; p < k; ++p) {
+    typename V::Reg b_row[NV];
+    for (int v = 0; v < NV; ++v) b_row[v] = V::load(b + p * ldb + v * V::kLanes);
+    for (int r = 0; r < MR; ++r) {
+      const typename V::Reg a_rp = V::set1(a[r * a_rs + p * a_cs]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = V::fmadd(a_rp, b_row[v], acc[r][v]);
+    }
+  }
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) {
+      float* c_rv = c + r * ldc + v * V::kLanes;
+      V::store(c_rv, accumulate ? V::add(V::load(c_rv), acc[r][v]) : acc[r][v]);
+    }
+}
+
+// The columns of one strip of rows, NV vectors at a time (NV = 4, then what is left).
+template <typename V, int MR>
+void gemm_rows(int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t j = 0;
+  for (; j + 4 * V::kLanes <= n; j += 4 * V::kLanes)
+    gemm_tile<V, MR, 4>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  switch ((n - j) / V::kLanes) {
+    case 3: gemm_tile<V, MR, 3>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
+    case 2: gemm_tile<V, MR, 2>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
+    case 1: gemm_tile<V, MR, 1>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
+    default: break;
+  }
+}
+
+// C (m, n) [+]= A (m, k) B (k, n); rows in strips of V::kRows, the rest in a pair and a single
+// row. A strip changes which registers hold a row, not the order of its operations, so the
+// bits of C do not depend on m or on where a row falls.
+template <typename V>
+void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+          const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + V::kRows <= m; i += V::kRows)
+    gemm_rows<V, V::kRows>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if constexpr (V::kRows > 2)
+    for (; i + 2 <= m; i += 2)
+      gemm_rows<V, 2>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if (i < m) gemm_rows<V, 1>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+}
+
+template <typename V>
+void row_max(float* out, const float* s, int64_t lds, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const float* s_row = s + i * lds;
+    typename V::Reg best = V::load(s_row);
+    for (int64_t j = V::kLanes; j < n; j += V::kLanes) best = V::max(best, V::load(s_row + j));
+    out[i] = V::reduce_max(best);
+  }
+}
+
+template <typename V>
+void exp_rows(float* p, float* row_sum, const float* s, const float* shift, int64_t ld,
+              int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const typename V::Reg shift_i = V::set1(shift[i]);
+    typename V::Reg sum = V::zero();
+    for (int64_t j = 0; j < n; j += V::kLanes) {
+      const typename V::Reg e = V::exp(V::sub(V::load(s + i * ld + j), shift_i));
+      V::store(p + i * ld + j, e);
+      sum = V::add(sum, e);
+    }
+    row_sum[i] = V::reduce_add(sum);
+  }
+}
+
+// Philox4x32-10 on kLanes counters at once, the same rounds as philox4x32 in tensor/random.cpp:
+// each round multiplies words 0 and 2 by the constants, and the 64-bit products' high and low
+// halves (V::mul_hi_lo) are mixed with words 1 and 3 and the key. The counters are
+// (a, b, c0 + lane, a >> 32), the low 32 bits of each, as keyed_uniform builds them.
+template <typename V>
+void dropout_row(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b, uint64_t c0,
+                 int64_t n, uint64_t threshold, float keep) {
+  using I = typename V::IReg;
+  const uint64_t key = keyed_philox_key(seed, salt);
+  // bits = (r0 << 21) | (r1 >> 11) < threshold, split at bit 21 into 32-bit comparisons.
+  const uint32_t threshold_hi = static_cast<uint32_t>(threshold >> 21);
+  const uint32_t threshold_lo = static_cast<uint32_t>(threshold & ((1u << 21) - 1));
+  for (int64_t j = 0; j < n; j += V::kLanes) {
+    I w0 = V::iset1(static_cast<uint32_t>(a)), w1 = V::iset1(static_cast<uint32_t>(b));
+    I w2 = V::iadd(V::iset1(static_cast<uint32_t>(c0 + j)), V::lane_index());
+    I w3 = V::iset1(static_cast<uint32_t>(a >> 32));
+    uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
+    for (int round = 0; round < 10; ++round) {
+      I hi0, lo0, hi1, lo1;
+      V::mul_hi_lo(w0, kPhiloxMul0, hi0, lo0);
+      V::mul_hi_lo(w2, kPhiloxMul1, hi1, lo1);
+      w0 = V::ixor(V::ixor(hi1, w1), V::iset1(k0));
+      w1 = lo1;
+      w2 = V::ixor(V::ixor(hi0, w3), V::iset1(k1));
+      w3 = lo0;
+      k0 += kPhiloxWeyl0;
+      k1 += kPhiloxWeyl1;
+    }
+    V::store(z + j, V::select_dropped(w0, V::isrl(w1, 11), threshold_hi, threshold_lo, keep));
+  }
+}
+
+template <typename V>
+AttentionMicroKernels make_kernels(const char* name) {
+  return {name, &gemm<V>, &row_max<V>, &exp_rows<V>, &dropout_row<V>};
+}
+
+}  // namespace ag::kernels::simd::attention_impl
