@@ -45,14 +45,19 @@ attention() {
 }
 
 gemm() {
-  for r in $(seq "$REPS"); do for t in 1 2; do
-    for shape in "64 64 64" "256 256 256" "1024 1024 1024" "2048 2048 2048" \
-                 "2048 128 384" "2048 384 1536" "2048 1536 384"; do
-      set -- $shape
-      "$AG_BENCH" gemm --m $1 --k $2 --n $3 --threads $t | tee -a "$results"
+  for r in $(seq "$REPS"); do
+    for t in 1 2; do
+      # ref_gemm.py's shapes, as M K N: squares, and the GPT MLP's up- and down-projections
+      # (B*T = 2048 rows, C = 128, 256, 384 channels).
+      for shape in "64 64 64" "128 128 128" "256 256 256" "512 512 512" "1024 1024 1024" \
+                   "2048 2048 2048" "2048 128 512" "2048 512 128" "2048 256 1024" "2048 1024 256" \
+                   "2048 384 1536" "2048 1536 384"; do
+        set -- $shape
+        "$AG_BENCH" gemm --m $1 --k $2 --n $3 --threads $t | tee -a "$results"
+      done
     done
-  done; done
-  $PY "$REF/ref_gemm.py" --json | tee -a "$results"
+    $PY "$REF/ref_gemm.py" --json --no-numpy | tee -a "$results"
+  done
 }
 
 case "$what" in
@@ -77,7 +82,7 @@ for r in rows:
     keys, field, _ = spec[r["bench"]]
     if field not in r: continue
     impl = r.get("impl", "?")
-    if impl.startswith("pytorch"): impl = "pytorch"
+    if impl.startswith("pytorch") or impl == "torch": impl = "pytorch"  # ref_gemm.py says "torch"
     groups[(r["bench"],) + tuple(r.get(k) for k in keys)][impl].append(r[field])
 for bench, (keys, field, higher) in spec.items():
     cases = sorted(k for k in groups if k[0] == bench)
