@@ -20,6 +20,21 @@
 #include <cstdint>
 #include <limits>
 
+namespace ag::kernels {
+// Cephes' expf, the method behind exp_f32 below and the AVX2 / AVX-512 exp of
+// tensor/simd/vec_exp.h: x = n ln2 + r with |r| <= ln2 / 2, then exp(x) = 2^n exp(r) with
+// exp(r) ~ 1 + r + r^2 (p0 + p1 r + ... + p5 r^5). One set of constants for both, so the scalar
+// and the vector exp cannot drift apart. (Plain constants: no instruction-set concerns.)
+namespace exp_constants {
+inline constexpr float kLog2e = 1.44269504088896341f;
+inline constexpr float kLn2Hi = 0.693359375f;     // 8 significant bits: n * kLn2Hi is exact
+inline constexpr float kLn2Lo = -2.12194440e-4f;  // ln2 - kLn2Hi
+inline constexpr float kMinX = -87.3365447505531f;  // ln(FLT_MIN): below, the result is 0
+inline constexpr float kP0 = 5.0000001201e-1f, kP1 = 1.6666665459e-1f, kP2 = 4.1665795894e-2f,
+                       kP3 = 8.3334519073e-3f, kP4 = 1.3981999507e-3f, kP5 = 1.9875691500e-4f;
+}  // namespace exp_constants
+}  // namespace ag::kernels
+
 // Everything is in an anonymous namespace: tensor/simd/gelu_<isa>.cpp compile these same loops
 // with AVX2 / AVX-512 flags, and one copy per translation unit keeps the linker from handing a
 // wide-ISA copy to a CPU without it (see tensor/simd/gemm_pack.h).
@@ -51,22 +66,23 @@ namespace {
 // exp(x) as 2^n * e^r with n = round(x / ln 2) and |r| <= ln(2) / 2; e^r is Cephes' expf
 // polynomial, and 2^n is built directly in the float's exponent bits.
 [[gnu::always_inline]] inline float exp_f32(float x) {
-  constexpr float kLo = -87.3365447505531f;  // exp(kLo) is the smallest normal float
+  using namespace exp_constants;
+  constexpr float kLo = kMinX;  // exp(kLo) is the smallest normal float
   constexpr float kHi = 88.0f;  // keeps n <= 127; exp overflows float from 88.72 anyway
   const float in = x;
   x = x > kLo ? x : kLo;  // also maps NaN to kLo; the select at the end restores it
   x = x < kHi ? x : kHi;
   // n = round-to-nearest(x log2 e): adding 1.5 * 2^23 pushes the fraction bits out.
-  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float n = (x * kLog2e + 12582912.0f) - 12582912.0f;
   // r = x - n ln 2, with ln 2 split in two so n * ln2_hi is exact.
-  float r = x - n * 0.693359375f;
-  r = r - n * -2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  float r = x - n * kLn2Hi;
+  r = r - n * kLn2Lo;
+  float p = kP5;
+  p = p * r + kP4;
+  p = p * r + kP3;
+  p = p * r + kP2;
+  p = p * r + kP1;
+  p = p * r + kP0;
   const float er = p * r * r + r + 1.0f;
   const float two_n = std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
   const float y = er * two_n;

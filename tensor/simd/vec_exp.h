@@ -22,18 +22,15 @@
 
 #include <immintrin.h>
 
+#include "tensor/vector_math.h"
+
 namespace ag::kernels::simd {
 
-// The constants shared by both widths.
+// The constants are exp_f32's (tensor/vector_math.h), plus the overflow bound: these two
+// build 2^n in two factors, so they stay finite up to ln(FLT_MAX).
 namespace vec_exp_constants {
-inline constexpr float kLog2e = 1.44269504088896341f;
-inline constexpr float kLn2Hi = 0.693359375f;          // 8 significant bits: n * kLn2Hi is exact
-inline constexpr float kLn2Lo = -2.12194440e-4f;       // ln2 - kLn2Hi
-inline constexpr float kMinX = -87.3365447505f;        // ln(FLT_MIN): below, the result is 0
-inline constexpr float kMaxX = 88.7228391117f;         // ln(FLT_MAX): above, the result is inf
-// exp(r) ~ 1 + r + r^2 (p0 + p1 r + ... + p5 r^5) on |r| <= ln2/2 (Cephes expf).
-inline constexpr float kP0 = 5.0000001201e-1f, kP1 = 1.6666665459e-1f, kP2 = 4.1665795894e-2f,
-                       kP3 = 8.3334519073e-3f, kP4 = 1.3981999507e-3f, kP5 = 1.9875691500e-4f;
+using namespace exp_constants;
+inline constexpr float kMaxX = 88.7228391117f;  // ln(FLT_MAX): above, the result is inf
 }  // namespace vec_exp_constants
 
 #if defined(__AVX2__) && defined(__FMA__)
