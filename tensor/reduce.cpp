@@ -71,15 +71,36 @@ void reduce_rows(Reduce op, const T* x, TOut* out, int64_t outer, int64_t inner)
 }
 
 // Sums down the columns of a contiguous (rows, cols) block: out[c] = sum_r x[r, c].
+// Blocks of kRows rows, kTile columns at a time: a tile's sums stay in registers for a block's
+// rows and go to a small array in between, and a block (kRows rows of the chunk) is read front
+// to back, which the hardware prefetcher follows. Summing into the array row by row instead
+// loads and stores every partial sum once per element: measured 5.6% of a GPT `small` training
+// step, where the bias gradients come through here. Each column is still one sequential sum
+// in row order, so the bits depend neither on the blocking nor on the threads.
 template <typename T>
 void sum_columns(const T* x, T* out, int64_t rows, int64_t cols) {
-  parallel_for(0, cols, 256, [&](int64_t c0, int64_t c1) {
-    std::vector<Acc<T>> acc(static_cast<size_t>(c1 - c0), 0);
-    for (int64_t r = 0; r < rows; ++r) {
-      const T* x_row = x + r * cols;
-      for (int64_t c = c0; c < c1; ++c) acc[c - c0] += x_row[c];
+  constexpr int64_t kTile = 16, kRows = 32, kChunk = 256;
+  parallel_for(0, cols, kChunk, [&](int64_t c0, int64_t c1) {
+    Acc<T> sums[kChunk] = {};
+    for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
+      const int64_t r1 = std::min(rows, r0 + kRows);
+      int64_t c = c0;
+      for (; c + kTile <= c1; c += kTile) {
+        Acc<T> acc[kTile];
+#pragma GCC unroll 16
+        for (int64_t j = 0; j < kTile; ++j) acc[j] = sums[c - c0 + j];
+        for (int64_t r = r0; r < r1; ++r) {
+          const T* x_row = x + r * cols + c;
+#pragma GCC unroll 16
+          for (int64_t j = 0; j < kTile; ++j) acc[j] += x_row[j];
+        }
+#pragma GCC unroll 16
+        for (int64_t j = 0; j < kTile; ++j) sums[c - c0 + j] = acc[j];
+      }
+      for (; c < c1; ++c)  // the last few columns, one at a time
+        for (int64_t r = r0; r < r1; ++r) sums[c - c0] += x[r * cols + c];
     }
-    for (int64_t c = c0; c < c1; ++c) out[c] = static_cast<T>(acc[c - c0]);
+    for (int64_t c = c0; c < c1; ++c) out[c] = static_cast<T>(sums[c - c0]);
   });
 }
 
