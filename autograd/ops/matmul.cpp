@@ -3,6 +3,12 @@
 //   da = dy b^T           (..., M, N) (..., N, K) -> (..., M, K), summed over broadcast batches
 //   db = a^T dy           (..., K, M) (..., M, N) -> (..., K, N)
 // The transposes are views; gemm reads them in place (tensor/matmul.cpp).
+//
+// A batch of inputs times one shared 2-d b (every Linear layer: x (B, T, in) @ W^T) gets its
+// db as one GEMM over all the rows, a_flat^T (K, B*M) @ dy_flat (B*M, N), rather than B
+// per-batch products of (K, N) summed afterwards: the same sum, but without a (B, K, N)
+// temporary and a pass over it. Measured on the GPT `small` step, the per-batch form spent
+// about 4% of the step summing those temporaries.
 #include "autograd/node.h"
 #include "autograd/ops.h"
 #include "tensor/kernels.h"
@@ -25,7 +31,19 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     if (a.dim() == 1) dy2 = dy2.unsqueeze(-2);  // (..., 1, N)
     Tensor da, db;
     if (a.requires_grad()) da = sum_to(matmul(dy2, b2.transpose(-2, -1)), a2.shape()).reshape(a.shape());
-    if (b.requires_grad()) db = sum_to(matmul(a2.transpose(-2, -1), dy2), b2.shape()).reshape(b.shape());
+    if (b.requires_grad()) {
+      const bool shared_b = b2.dim() == 2 && a2.dim() > 2 && a2.shape() == [&] {
+        Shape s = dy2.shape();  // dy's batch dims and M, then a's K: a was not broadcast
+        s.back() = a2.size(-1);
+        return s;
+      }();
+      if (shared_b) {
+        const int64_t K = a2.size(-1), N = dy2.size(-1);
+        db = matmul(a2.reshape({-1, K}).transpose(0, 1), dy2.reshape({-1, N})).reshape(b.shape());
+      } else {
+        db = sum_to(matmul(a2.transpose(-2, -1), dy2), b2.shape()).reshape(b.shape());
+      }
+    }
     return Grads{da, db};
   }, {a, b});
 }
