@@ -111,6 +111,10 @@ Tensor matmul(const Tensor& a_in, const Tensor& b_in, std::string_view op_name) 
               lb.ld, pc, N, false);
       return;
     }
+    if (num_batches == 1) {  // one matrix product: gemm splits it over the threads itself
+      gemm<T>(la.trans, lb.trans, M, N, K, pa, la.ld, pb, lb.ld, pc, N, false);
+      return;
+    }
     const Strides a_bs = broadcast_strides(batch_a, Strides(a.strides().begin(), a.strides().end() - 2), batch);
     const Strides b_bs = broadcast_strides(batch_b, Strides(b.strides().begin(), b.strides().end() - 2), batch);
     // Batches run in parallel; a gemm called inside a chunk stays on that thread.
