@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <set>
@@ -120,6 +121,28 @@ TEST(ThreadPoolTest, ManyShortJobsFromTwoCallerThreadsAllComplete) {
   hammer();
   other.join();
   EXPECT_EQ(total.load(), 2 * 2000 * 4);
+}
+
+TEST(ThreadPoolTest, WorkersJoinJobsWhetherSpinningOrAsleep) {
+  // Between jobs a worker spins for a short while, then sleeps. Each job here has two chunks
+  // that wait for each other, so it completes only if a worker really runs the second chunk
+  // at the same time as the caller runs the first: right after the previous job (the worker
+  // is still spinning) and after a pause long enough for it to have gone to sleep. A worker
+  // that missed its wake-up makes the chunk give up after a second and the test fail.
+  ThreadCountRestorer restore;
+  set_num_threads(2);
+  for (int round = 0; round < 8; ++round) {
+    if (round % 2 == 1) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::atomic<int> arrived{0};
+    std::atomic<int> met{0};
+    parallel_for(0, 2, 1, [&](int64_t, int64_t) {
+      ++arrived;
+      const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      while (arrived.load() < 2 && std::chrono::steady_clock::now() < give_up) std::this_thread::yield();
+      if (arrived.load() == 2) ++met;
+    });
+    EXPECT_EQ(met.load(), 2) << "round " << round << (round % 2 ? " (after a pause)" : " (back to back)");
+  }
 }
 
 TEST(ThreadPoolTest, ElementwiseIsBitwiseIdenticalForAnyThreadCount) {
