@@ -7,10 +7,7 @@
 namespace ag {
 
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
-  // The constants are the paper's: two multipliers chosen for good avalanche, and the Weyl
-  // sequence increments (golden ratio and sqrt(3)-1 in 32-bit fixed point) that bump the key.
-  constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+  using namespace philox;  // kMul0, kMul1, kWeyl0, kWeyl1 (random.h)
   for (int round = 0; round < 10; ++round) {
     const uint64_t p0 = static_cast<uint64_t>(kMul0) * ctr[0];
     const uint64_t p1 = static_cast<uint64_t>(kMul1) * ctr[2];
@@ -56,7 +53,7 @@ void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
 
 double keyed_uniform(uint64_t seed, uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
   // Counter words take (a, b, c) and the salt d is folded into the key with the seed.
-  const uint64_t key = seed ^ (d * 0x9E3779B97F4A7C15ull);
+  const uint64_t key = philox::keyed_key(seed, d);
   const auto r = philox4x32({static_cast<uint32_t>(a), static_cast<uint32_t>(b),
                              static_cast<uint32_t>(c), static_cast<uint32_t>(a >> 32)},
                             {static_cast<uint32_t>(key), static_cast<uint32_t>(key >> 32)});

@@ -18,6 +18,24 @@ namespace ag {
 // One Philox4x32-10 block: four 32-bit random words for (counter, key).
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
 
+// Philox's numbers, shared by philox4x32 and the vector copy of it that draws fused attention's
+// dropout 8 or 16 at a time (tensor/simd/attention_micro_kernel_impl.h): one set, so the two
+// cannot drift apart.
+namespace philox {
+// The paper's constants: two multipliers chosen for good avalanche, and the Weyl sequence
+// increments (golden ratio and sqrt(3)-1 in 32-bit fixed point) that bump the key each round.
+inline constexpr uint32_t kMul0 = 0xD2511F53u, kMul1 = 0xCD9E8D57u;
+inline constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+// keyed_uniform's key for (seed, salt): the salt folded in through the 64-bit golden ratio.
+// Internal linkage, one copy per translation unit: the AVX2 / AVX-512 kernel files use it too,
+// and the linker must never hand their build to the baseline code (see simd/gemm_pack.h).
+namespace {
+constexpr uint64_t keyed_key(uint64_t seed, uint64_t salt) {
+  return seed ^ (salt * 0x9E3779B97F4A7C15ull);
+}
+}  // namespace
+}  // namespace philox
+
 // A uniform double in [0, 1) from 53 random bits.
 inline double uniform_from_bits(uint32_t hi, uint32_t lo) {
   const uint64_t bits = (static_cast<uint64_t>(hi) << 21) ^ (lo >> 11);

@@ -38,15 +38,6 @@ struct AttentionMicroKernels {
                       uint64_t c0, int64_t n, uint64_t threshold, float keep) = nullptr;
 };
 
-// The Philox key keyed_uniform (tensor/random.cpp) derives from its seed and salt; the vector
-// dropout_row kernels must derive the same one to draw the same numbers.
-inline uint64_t keyed_philox_key(uint64_t seed, uint64_t salt) {
-  return seed ^ (salt * 0x9E3779B97F4A7C15ull);
-}
-// Philox4x32-10's constants (tensor/random.cpp): the multipliers and the Weyl key increments.
-inline constexpr uint32_t kPhiloxMul0 = 0xD2511F53u, kPhiloxMul1 = 0xCD9E8D57u;
-inline constexpr uint32_t kPhiloxWeyl0 = 0x9E3779B9u, kPhiloxWeyl1 = 0xBB67AE85u;
-
 // Defined only in builds with the SIMD files (AG_HAVE_SIMD); the caller also checks the CPU
 // (__builtin_cpu_supports) before using one.
 AttentionMicroKernels avx2_attention_kernels();

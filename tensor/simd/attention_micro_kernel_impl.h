@@ -12,6 +12,7 @@
 
 #include <cstdint>
 
+#include "tensor/random.h"
 #include "tensor/simd/attention_micro_kernel.h"
 
 namespace ag::kernels::simd::attention_impl {
@@ -102,7 +103,7 @@ template <typename V>
 void dropout_row(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b, uint64_t c0,
                  int64_t n, uint64_t threshold, float keep) {
   using I = typename V::IReg;
-  const uint64_t key = keyed_philox_key(seed, salt);
+  const uint64_t key = philox::keyed_key(seed, salt);
   // bits = (r0 << 21) | (r1 >> 11) < threshold, split at bit 21 into 32-bit comparisons.
   const uint32_t threshold_hi = static_cast<uint32_t>(threshold >> 21);
   const uint32_t threshold_lo = static_cast<uint32_t>(threshold & ((1u << 21) - 1));
@@ -113,14 +114,14 @@ void dropout_row(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b,
     uint32_t k0 = static_cast<uint32_t>(key), k1 = static_cast<uint32_t>(key >> 32);
     for (int round = 0; round < 10; ++round) {
       I hi0, lo0, hi1, lo1;
-      V::mul_hi_lo(w0, kPhiloxMul0, hi0, lo0);
-      V::mul_hi_lo(w2, kPhiloxMul1, hi1, lo1);
+      V::mul_hi_lo(w0, philox::kMul0, hi0, lo0);
+      V::mul_hi_lo(w2, philox::kMul1, hi1, lo1);
       w0 = V::ixor(V::ixor(hi1, w1), V::iset1(k0));
       w1 = lo1;
       w2 = V::ixor(V::ixor(hi0, w3), V::iset1(k1));
       w3 = lo0;
-      k0 += kPhiloxWeyl0;
-      k1 += kPhiloxWeyl1;
+      k0 += philox::kWeyl0;
+      k1 += philox::kWeyl1;
     }
     V::store(z + j, V::select_dropped(w0, V::isrl(w1, 11), threshold_hi, threshold_lo, keep));
   }
