@@ -14,11 +14,13 @@
 //            (so (88, 88.72], where exp is still finite, is reported as +inf).
 // NaN in gives NaN out. Both are always inlined: a call per element would stop the
 // vectoriser just as libm's did. float64 code never uses these: it calls std::erf, exactly.
+// Also here, for the same reason: row_sum, a sum in double that vectorises for float rows.
 #pragma once
 
 #include <bit>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 namespace ag::kernels {
 // Cephes' expf, the method behind exp_f32 below and the AVX2 / AVX-512 exp of
@@ -108,6 +110,30 @@ inline void gelu_erf_f32_loop(const float* x, float* y, int64_t n) {
 }
 inline void gelu_erf_backward_f32_loop(const float* dy, const float* x, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_f32(x[i]);
+}
+
+// sum over i in [0, n) of term(i), in double: a row's sum in layer_norm and cross_entropy. One
+// chain of dependent adds is latency bound (each add waits ~4 cycles for the last), so float
+// rows use 8 accumulators, lane k taking i = k mod 8, combined in a fixed tree: the adds
+// pipeline and vectorise, and the order still depends on n alone. The terms are floats summed
+// in double, so the reordering moves the sum by ~1e-16 relative and a float32 result almost
+// never by a bit. float64 rows keep the single left-to-right chain, as they always had.
+template <typename T, typename Term>
+[[gnu::always_inline]] inline double row_sum(int64_t n, Term term) {
+  if constexpr (std::is_same_v<T, float>) {
+    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += term(i + k);
+    double tail = 0.0;
+    for (; i < n; ++i) tail += term(i);
+    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) +
+           tail;
+  } else {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += term(i);
+    return sum;
+  }
 }
 
 }  // namespace

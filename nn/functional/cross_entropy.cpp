@@ -59,15 +59,10 @@ void cross_entropy_forward(double* loss, double* lse, const T* logits, const int
       double sum_exp = 0.0, sum_x = 0.0;
       if constexpr (std::is_same_v<T, float>) {
         // float32: the exponentials in one vectorised pass (exp_f32, under 1 ulp of float),
-        // then summed in double by 8 accumulators in a fixed order (see layer_norm.cpp).
+        // then summed in double in a fixed order that vectorises too (kernels::row_sum).
         for (int64_t c = 0; c < V; ++c)
           e_row[c] = ag::kernels::exp_f32(static_cast<float>(x_row[c] - max));
-        double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        int64_t c = 0;
-        for (; c + 8 <= V; c += 8)
-          for (int k = 0; k < 8; ++k) acc[k] += e_row[c + k];
-        for (; c < V; ++c) sum_exp += e_row[c];
-        sum_exp += ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        sum_exp = ag::kernels::row_sum<T>(V, [&](int64_t c) { return double(e_row[c]); });
         if (ls != 0.0)
           for (int64_t k = 0; k < V; ++k) sum_x += x_row[k];
       } else {

@@ -24,6 +24,7 @@
 #include "autograd/node.h"
 #include "nn/functional.h"
 #include "tensor/kernels.h"
+#include "tensor/vector_math.h"  // row_sum
 
 namespace ag::nn::functional {
 
@@ -36,30 +37,6 @@ namespace {
 // and db are kept one per chunk and added in chunk order, so 1 and N threads give equal bits.
 constexpr int64_t kRowsPerChunk = 32;
 
-// sum over c in [0, C) of term(c), in double. One chain of dependent adds is latency bound
-// (each add waits ~4 cycles for the last), so float rows use 8 accumulators, lane k taking
-// c = k mod 8, combined in a fixed tree: the adds pipeline and vectorise, and the order still
-// depends on C alone. The terms are floats summed in double, so the reordering moves the sum
-// by ~1e-16 relative and the float32 outputs almost never by a bit. float64 rows keep the
-// single left-to-right chain: their results stay exactly as they were.
-template <typename T, typename Term>
-[[gnu::always_inline]] inline double row_sum(int64_t C, Term term) {
-  if constexpr (std::is_same_v<T, float>) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t c = 0;
-    for (; c + 8 <= C; c += 8)
-      for (int k = 0; k < 8; ++k) acc[k] += term(c + k);
-    double tail = 0.0;
-    for (; c < C; ++c) tail += term(c);
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) +
-           tail;
-  } else {
-    double sum = 0.0;
-    for (int64_t c = 0; c < C; ++c) sum += term(c);
-    return sum;
-  }
-}
-
 // y = x_hat * w + b per row; also writes mean and rstd.
 // x, y: (N, C) contiguous   w, b: (C) or null   mean, rstd: (N)
 template <typename T>
@@ -71,9 +48,10 @@ void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* w
       T* y_row = y + r * C;
       // Two passes (mean, then the squares around it): the one-pass E[x^2] - E[x]^2 cancels
       // catastrophically when the mean is large next to the spread.
-      const double sum = row_sum<T>(C, [&](int64_t c) { return double(x_row[c]); });
+      const double sum = kernels::row_sum<T>(C, [&](int64_t c) { return double(x_row[c]); });
       const double m = sum / static_cast<double>(C);
-      const double sq = row_sum<T>(C, [&](int64_t c) { return (x_row[c] - m) * (x_row[c] - m); });
+      const double sq =
+          kernels::row_sum<T>(C, [&](int64_t c) { return (x_row[c] - m) * (x_row[c] - m); });
       const double s = 1.0 / std::sqrt(sq / static_cast<double>(C) + eps);
       mean[r] = m;
       rstd[r] = s;
@@ -130,9 +108,9 @@ void layer_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
           else return static_cast<double>(dy_row[c]);
         };
         // Pass 1: the two row means of g and g * x_hat, and this row's share of dw, db.
-        const double mean_g = row_sum<T>(C, g_at) / static_cast<double>(C);
+        const double mean_g = kernels::row_sum<T>(C, g_at) / static_cast<double>(C);
         const double mean_g_xhat =
-            row_sum<T>(C, [&](int64_t c) { return g_at(c) * ((x_row[c] - m) * s); }) /
+            kernels::row_sum<T>(C, [&](int64_t c) { return g_at(c) * ((x_row[c] - m) * s); }) /
             static_cast<double>(C);
         if (want_params) add_param_grads(dw_part, db_part, dy_row, x_row, m, s, C);
         // Pass 2: dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)).
