@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "tensor/cpu_features.h"
 #include "tensor/kernels.h"
 #include "tensor/simd/gelu_simd.h"
 #include "tensor/strided_loop.h"
@@ -330,9 +331,9 @@ struct GeluLoops {
 const GeluLoops& gelu_loops() {
   static const GeluLoops loops = [] {
 #if defined(AG_HAVE_SIMD)
-    if (__builtin_cpu_supports("avx512f"))
+    if (cpu_has_avx512())
       return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512};
-    if (__builtin_cpu_supports("avx2"))
+    if (cpu_has_avx2())
       return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2};
 #endif
     return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop};

@@ -9,6 +9,7 @@
 #include <tuple>
 #include <utility>
 
+#include "tensor/cpu_features.h"
 #include "tensor/error.h"
 #include "tensor/simd/gemm_micro_kernel.h"
 #include "tensor/simd/gemm_pack.h"
@@ -61,14 +62,6 @@ MicroKernel<T> scalar_kernel() {
 }
 
 // ---- choosing a kernel ----------------------------------------------------------------------
-
-#if defined(AG_HAVE_SIMD)
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
-#else
-bool cpu_has_avx2() { return false; }
-bool cpu_has_avx512() { return false; }
-#endif
 
 // The named kernel, or one with fn == nullptr when this build or CPU lacks it.
 template <typename T>
@@ -295,8 +288,8 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t 
 std::vector<std::string> gemm_available_kernels() {
   std::vector<std::string> names;
 #if defined(AG_HAVE_SIMD)
-  if (gemm_detail::cpu_has_avx512()) names.push_back("avx512");
-  if (gemm_detail::cpu_has_avx2()) names.push_back("avx2");
+  if (cpu_has_avx512()) names.push_back("avx512");
+  if (cpu_has_avx2()) names.push_back("avx2");
 #endif
   names.push_back("scalar");
   return names;

@@ -53,6 +53,7 @@
 #include "autograd/node.h"
 #include "nn/functional.h"
 #include "nn/functional/attention_internal.h"
+#include "tensor/cpu_features.h"
 #include "tensor/kernels.h"
 #include "tensor/simd/attention_micro_kernel.h"
 
@@ -627,11 +628,6 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
 }
 
 // ---- choosing the float32 kernel ------------------------------------------------------------
-
-#if defined(AG_HAVE_SIMD)
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
-#endif
 
 // The named kernel set, or nullptr for "reference"; throws when this build or CPU lacks it.
 const AttentionMicroKernels* kernels_named(std::string_view name) {

@@ -39,7 +39,7 @@ struct AttentionMicroKernels {
 };
 
 // Defined only in builds with the SIMD files (AG_HAVE_SIMD); the caller also checks the CPU
-// (__builtin_cpu_supports) before using one.
+// (tensor/cpu_features.h) before using one.
 AttentionMicroKernels avx2_attention_kernels();
 AttentionMicroKernels avx512_attention_kernels();
 

@@ -52,7 +52,7 @@ struct MicroKernel {
 };
 
 // Each returns a kernel with fn == nullptr when that instruction set was not compiled in; the
-// driver also checks the CPU before using one (__builtin_cpu_supports).
+// driver also checks the CPU before using one (tensor/cpu_features.h).
 MicroKernel<float> avx512_kernel_f32();
 MicroKernel<double> avx512_kernel_f64();
 MicroKernel<float> avx2_kernel_f32();

@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/cpu_features.h"
 #include "tensor/simd/gelu_simd.h"
 #include "tensor/vector_math.h"
 
@@ -81,9 +82,9 @@ TEST(VectorMath, SimdGeluLoopsGiveTheBaselineBits) {
   using BackwardLoop = void (*)(const float*, const float*, float*, int64_t);
   struct Isa { const char* name; bool present; Loop forward; BackwardLoop backward; };
   const Isa isas[] = {
-      {"avx2", __builtin_cpu_supports("avx2") != 0, ag::kernels::simd::gelu_erf_f32_avx2,
+      {"avx2", ag::cpu_has_avx2(), ag::kernels::simd::gelu_erf_f32_avx2,
        ag::kernels::simd::gelu_erf_backward_f32_avx2},
-      {"avx512", __builtin_cpu_supports("avx512f") != 0, ag::kernels::simd::gelu_erf_f32_avx512,
+      {"avx512", ag::cpu_has_avx512(), ag::kernels::simd::gelu_erf_f32_avx512,
        ag::kernels::simd::gelu_erf_backward_f32_avx512}};
   for (const Isa& isa : isas) {
     if (!isa.present) continue;
