@@ -39,13 +39,8 @@ double resident_kib() {
 
 TEST(MemoryFlatTest, TwoThousandGptTrainingStepsKeepMemoryFlat) {
   manual_seed(7);
-  nn::GPTConfig config;
-  config.block_size = 16;
-  config.vocab_size = 16;
-  config.n_layer = 2;
-  config.n_head = 2;
-  config.n_embd = 32;
-  config.dropout = 0.1;
+  const nn::GPTConfig config{.block_size = 16, .vocab_size = 16, .n_layer = 2, .n_head = 2,
+                             .n_embd = 32, .dropout = 0.1};
   nn::GPT model(config);
   model.train();
   optim::AdamW optimizer(optim::decay_groups(model.named_parameters(), 0.1),
