@@ -169,28 +169,29 @@ Tensor CausalSelfAttention::forward(const Tensor& x) {
     throw Error("CausalSelfAttention", "expected x of shape (B, T, ", C, "), got ", shape_or_undefined(x));
 
   // 1. project: one matmul makes q, k and v side by side, nanoGPT's c_attn
-  const Tensor qkv = c_attn->forward(x);                       // (B, T, 3C)
-  // 2. split: each third into heads
-  const Tensor q = split_heads(qkv.narrow(2, 0, C), n_head);      // (B, H, T, D)
-  const Tensor k = split_heads(qkv.narrow(2, C, C), n_head);      // (B, H, T, D)
-  const Tensor v = split_heads(qkv.narrow(2, 2 * C, C), n_head);  // (B, H, T, D)
-
-  // 3. attend causally (the fused kernel skips the blocks above the diagonal)
+  const Tensor qkv = c_attn->forward(x);  // (B, T, 3C)
   F::AttentionOptions options;
   options.is_causal = true;
   options.dropout_p = attn_dropout;
   options.training = is_training();
-  Tensor y;  // (B, H, T, D)
+  Tensor y;  // (B, T, C): every head's output, side by side
   if (attention_weights_out) {
-    Tensor weights;  // (B, H, T, T)
-    std::tie(y, weights) = F::scaled_dot_product_attention_with_weights(q, k, v, options);
-    attention_weights_out->push_back(weights);
+    // 2. split each third into heads, 3. attend causally on the plain path, which forms the
+    // weights we were asked to keep, 4. merge the heads
+    const Tensor q = split_heads(qkv.narrow(2, 0, C), n_head);      // (B, H, T, D)
+    const Tensor k = split_heads(qkv.narrow(2, C, C), n_head);      // (B, H, T, D)
+    const Tensor v = split_heads(qkv.narrow(2, 2 * C, C), n_head);  // (B, H, T, D)
+    auto [heads, weights] = F::scaled_dot_product_attention_with_weights(q, k, v, options);
+    attention_weights_out->push_back(weights);                      // (B, H, T, T)
+    y = merge_heads(heads);
   } else {
-    y = F::scaled_dot_product_attention(q, k, v, options);
+    // 2-4 in one op: the same function, but the fused kernel reads each head's q, k and v in
+    // place in qkv and writes y with the heads already merged (and d(qkv) in one piece), so
+    // no head is ever copied out or back. The blocks above the diagonal are skipped.
+    y = F::scaled_dot_product_attention_packed(qkv, n_head, options);
   }
-
-  // 4. merge heads, 5. project back, then dropout on the residual branch
-  return resid_dropout->forward(c_proj->forward(merge_heads(y)));  // (B, T, C)
+  // 5. project back, then dropout on the residual branch
+  return resid_dropout->forward(c_proj->forward(y));  // (B, T, C)
 }
 
 std::string CausalSelfAttention::name() const {

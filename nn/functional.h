@@ -98,6 +98,17 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                     std::optional<double> scale = std::nullopt);
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options);
+// Self-attention on a packed projection, as nanoGPT's c_attn makes it (flash-attn calls this
+// form "qkvpacked"):
+//   qkv: (B, T, 3C) = [q | k | v] along the channels, each C = n_head * D wide
+//   returns: (B, T, C), the heads side by side
+// The same function as splitting qkv into heads, scaled_dot_product_attention and merging the
+// heads again, with the same bits. On the fused path it is cheaper: the kernel reads q, k and v
+// in place and writes the merged output and d(qkv) directly, where the composition copies q, k,
+// v and the output, and its backward zero-fills and adds three (B, T, 3C) gradients.
+// impl = Plain runs the composition.
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, int64_t n_head,
+                                           const AttentionOptions& options = {});
 // The plain path, also returning the attention weights (B, H, T, S) after dropout, for
 // visualisation. impl = Fused is an Error: the fused kernel never forms the weights.
 std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(

@@ -206,6 +206,34 @@ std::vector<GradcheckCase> nn_gradcheck_cases() {
           return TensorList{F::scaled_dot_product_attention(x[0], x[1], x[2], o)};
         });
 
+  // Attention on a packed (B, T, 3C) projection: the fused kernel reading q, k, v in place and
+  // writing d(qkv) in one piece (float64 runs its reference loops on the same layouts), and the
+  // plain composition. T = 18 crosses a query block of 16.
+  for (const auto impl : {F::AttentionImpl::Plain, F::AttentionImpl::Fused}) {
+    const bool plain = impl == F::AttentionImpl::Plain;
+    const std::string op = plain ? "F.sdpa_packed_plain" : "F.sdpa_packed_fused";
+    auto packed = [](int64_t B, int64_t T, int64_t C) {
+      return [=] { return TensorList{leaf({B, T, 3 * C})}; };
+    };
+    auto attend = [](int64_t heads, F::AttentionOptions o) {
+      return one([=](const Tensor& qkv) { return F::scaled_dot_product_attention_packed(qkv, heads, o); });
+    };
+    r.add(op, "causal", packed(2, 4, 6), attend(2, attention(impl, true)), plain);
+    r.add(op, "one_head_block_edge", packed(1, 18, 2), attend(1, attention(impl, true)), plain);
+    F::AttentionOptions masked = attention(impl);
+    masked.attn_mask = bools({1, 0, 1, 1, 1, 0, 0, 1, 1}, {3, 3});
+    r.add(op, "bool_mask", packed(1, 3, 4), attend(2, masked), plain);
+    F::AttentionOptions dropout = attention(impl, true);
+    dropout.dropout_p = 0.3;
+    r.add(op, "dropout", packed(1, 4, 4), attend(2, dropout), plain);
+  }
+  r.add("F.sdpa_packed_fused", "float_mask", [] { return TensorList{leaf({1, 3, 12}), leaf({2, 3, 3})}; },
+        [](const TensorList& x) {
+          F::AttentionOptions o = attention(F::AttentionImpl::Fused);
+          o.attn_mask = x[1];  // per-head learned bias (H, T, S), broadcast over the batch
+          return TensorList{F::scaled_dot_product_attention_packed(x[0], 2, o)};
+        }, false);
+
   // ---- modules ----------------------------------------------------------------------------------
   r.module<Linear>("nn.Linear", "bias", [] { return std::make_shared<Linear>(4, 3); },
                    [] { return TensorList{leaf({2, 4})}; }, [](Linear& m, const TensorList& x) { return m(x[0]); });

@@ -187,6 +187,34 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   return scaled_dot_product_attention(q, k, v, options);
 }
 
+Tensor scaled_dot_product_attention_packed(const Tensor& qkv, int64_t n_head,
+                                           const AttentionOptions& options) {
+  constexpr std::string_view op = "scaled_dot_product_attention_packed";
+  if (!qkv.defined()) throw Error(op, "qkv is undefined");
+  if (qkv.dim() != 3 || qkv.size(2) % 3 != 0)
+    throw Error(op, "qkv must be (B, T, 3C), q, k and v side by side; got shape ", qkv.shape());
+  const int64_t C = qkv.size(2) / 3;
+  if (n_head < 1 || C % n_head != 0)
+    throw Error(op, "n_head must be at least 1 and divide C = ", C, " (qkv is ", qkv.shape(),
+                "), got ", n_head);
+  const int64_t B = qkv.size(0), T = qkv.size(1), D = C / n_head;
+  auto heads = [&](int64_t part) {  // (B, H, T, D): one third of qkv, split into heads
+    return qkv.narrow(2, part * C, C).reshape({B, T, n_head, D}).transpose(1, 2);
+  };
+  if (options.impl == AttentionImpl::Plain) {
+    const Tensor q = heads(0), k = heads(1), v = heads(2);
+    const detail::AttentionProblem problem = detail::make_attention_problem(q, k, v, options);
+    const Tensor y = detail::plain_attention(q, k, v, problem).first;  // (B, H, T, D)
+    return y.transpose(1, 2).contiguous().view({B, T, C});
+  }
+  detail::AttentionProblem problem;
+  {
+    NoGradGuard no_grad;  // the heads are only looked at, to check the call and size the problem
+    problem = detail::make_attention_problem(heads(0), heads(1), heads(2), options);
+  }
+  return detail::fused_attention_packed(qkv.contiguous(), n_head, problem);
+}
+
 std::pair<Tensor, Tensor> scaled_dot_product_attention_with_weights(
     const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
   if (options.impl == AttentionImpl::Fused)

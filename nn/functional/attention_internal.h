@@ -85,6 +85,10 @@ std::pair<Tensor, Tensor> plain_attention(const Tensor& q, const Tensor& k, cons
 // The fused path: out (*batch, T, Dv).
 Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                        const AttentionProblem& problem);
+// The fused path on a packed projection: qkv (B, T, 3C) contiguous, the problem made from its
+// heads (batch (B, H)); out (B, T, C) with the heads merged. Reads q, k, v in place and writes
+// d(qkv) directly (see scaled_dot_product_attention_packed).
+Tensor fused_attention_packed(const Tensor& qkv, int64_t H, const AttentionProblem& problem);
 
 // Which kernels the fused path runs float32 on: "avx512", "avx2" (vector kernels, chosen from
 // the CPU) or "reference" (the double-accumulating loops every kernel is tested against; also

@@ -42,6 +42,13 @@
 // The backward is raw loops, so it cannot be differentiated again: with create_graph it refuses
 // with an Error pointing to AttentionImpl::Plain, whose backward is made of autograd ops.
 //
+// Two entries share the kernels. fused_attention takes q, k, v as tensors of their own (copied
+// to contiguous (B, T, D) first if they are views). fused_attention_packed takes GPT's (B, T, 3C)
+// projection and reads each head's rows of q, k and v where they already are, writes the output
+// with the heads merged, and its backward writes d(qkv) in one piece: the kernels address every
+// row through a RowLayout, so the layout is the only difference and the arithmetic, hence the
+// bits, are the same.
+//
 // Legend: B = batch-heads (all leading dims flattened), T queries, S keys, D = d_k, Dv.
 #include <atomic>
 #include <cmath>
@@ -68,6 +75,23 @@ constexpr std::string_view kOp = "scaled_dot_product_attention";
 constexpr int64_t kQueryBlock = 16;  // query rows that share each loaded key tile
 constexpr int64_t kKeyTile = 64;     // keys per tile: 64 * D values of k and v stay in cache
 constexpr double kMinusInf = -std::numeric_limits<double>::infinity();
+
+// Where row i of batch-head bh of an operand starts, in elements from its data:
+//   (bh / heads) * batch_stride + (bh % heads) * head_stride + i * row_stride
+// A contiguous (B, rows, n) operand has heads = 1. q, k and v read in place from a packed
+// (B, T, 3C) projection have heads = H, head_stride = D and row_stride = 3C; an output written
+// straight into merged heads (B, T, C) has head_stride = D and row_stride = C. Each gradient
+// has the layout of what it is the gradient of (dq of q, dy of out).
+struct RowLayout {
+  int64_t heads = 1, batch_stride = 0, head_stride = 0, row_stride = 0;
+  static RowLayout contiguous(int64_t rows, int64_t n) { return {1, rows * n, 0, n}; }
+  int64_t operator()(int64_t bh, int64_t i) const {
+    return (bh / heads) * batch_stride + (bh % heads) * head_stride + i * row_stride;
+  }
+};
+struct Layouts {
+  RowLayout q, k, v, out;
+};
 
 // The attn_mask, read in place as if broadcast to (B, T, S): element (bh, i, j) sits at
 // base[bh] + i * stride_t + j * stride_s of the mask's data (strides are 0 along size-1 dims).
@@ -106,7 +130,8 @@ MaskView<scalar_t> make_mask_view(const AttentionProblem& p) {
   return view;
 }
 
-// Everything the kernels read.   q: (B, T, D)   k: (B, S, D)   v: (B, S, Dv), all contiguous
+// Everything the kernels read.   q: (B, T, D)   k: (B, S, D)   v: (B, S, Dv), rows placed as
+// `at` says; out and dy (B, T, Dv) are placed as at.out.
 template <typename scalar_t>
 struct Inputs {
   const scalar_t* q;
@@ -114,14 +139,15 @@ struct Inputs {
   const scalar_t* v;
   MaskView<scalar_t> mask;
   const AttentionProblem* problem;
+  Layouts at;
 
   // s_ij = scale * q_i . k_j + bias_ij, or -inf where the attn_mask forbids (bh, i, j). The
   // forward and the backward both call this, so the recomputed scores are the same bits.
   double score(int64_t bh, int64_t i, int64_t j) const {
     const AttentionProblem& p = *problem;
     if (mask.allowed && !mask.allowed[mask.offset(bh, i, j)]) return kMinusInf;
-    const scalar_t* q_row = q + (bh * p.T + i) * p.D;
-    const scalar_t* k_row = k + (bh * p.S + j) * p.D;
+    const scalar_t* q_row = q + at.q(bh, i);
+    const scalar_t* k_row = k + at.k(bh, j);
     double dot = 0.0;
     for (int64_t d = 0; d < p.D; ++d) dot += static_cast<double>(q_row[d]) * k_row[d];
     double s = p.scale * dot;
@@ -174,7 +200,7 @@ void attention_forward(scalar_t* out, double* lse, const Inputs<scalar_t>& in) {
             l[r] += weight;  // the softmax normalises over the weights before dropout
             const double kept = weight * p.dropout_factor(bh, i, j);
             if (kept == 0.0) continue;
-            const scalar_t* v_row = in.v + (bh * p.S + j) * Dv;
+            const scalar_t* v_row = in.v + in.at.v(bh, j);
             for (int64_t c = 0; c < Dv; ++c) acc_row[c] += kept * v_row[c];
           }
           m[r] = m_new;
@@ -182,7 +208,7 @@ void attention_forward(scalar_t* out, double* lse, const Inputs<scalar_t>& in) {
       }
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t r = i - i0;
-        scalar_t* out_row = out + (bh * T + i) * Dv;
+        scalar_t* out_row = out + in.at.out(bh, i);
         // l = 0: the row saw no key (fully masked). Defined as a zero row; lse = -inf tells
         // the backward to give it zero gradients.
         const double inv_l = l[r] > 0.0 ? 1.0 / l[r] : 0.0;
@@ -210,8 +236,8 @@ void attention_backward(scalar_t* dq, scalar_t* dk, scalar_t* dv, scalar_t* dbia
       // delta_i = dy_i . out_i = sum_j p_ij dP_ij: what every weight's gradient is measured
       // against, because the weights of a row sum to one.
       for (int64_t i = 0; i < T; ++i) {
-        const scalar_t* dy_row = dy + (bh * T + i) * Dv;
-        const scalar_t* out_row = out + (bh * T + i) * Dv;
+        const scalar_t* dy_row = dy + in.at.out(bh, i);
+        const scalar_t* out_row = out + in.at.out(bh, i);
         double sum = 0.0;
         for (int64_t c = 0; c < Dv; ++c) sum += static_cast<double>(dy_row[c]) * out_row[c];
         delta[i] = sum;
@@ -228,16 +254,16 @@ void attention_backward(scalar_t* dq, scalar_t* dk, scalar_t* dv, scalar_t* dbia
             auto [first, last] = p.key_range(i);
             first = std::max(first, j0);
             last = std::min(last, tile_end);
-            const scalar_t* q_row = in.q + (bh * T + i) * D;
-            const scalar_t* dy_row = dy + (bh * T + i) * Dv;
+            const scalar_t* q_row = in.q + in.at.q(bh, i);
+            const scalar_t* dy_row = dy + in.at.out(bh, i);
             double* dq_row = dq_acc.data() + (i - i0) * D;
             for (int64_t j = first; j < last; ++j) {
               const double s = in.score(bh, i, j);
               if (s == kMinusInf) continue;  // masked: p = 0, so no gradient either way
               const double prob = std::exp(s - row_lse);  // the softmax weight, rebuilt
               const double z = p.dropout_factor(bh, i, j);
-              const scalar_t* k_row = in.k + (bh * S + j) * D;
-              const scalar_t* v_row = in.v + (bh * S + j) * Dv;
+              const scalar_t* k_row = in.k + in.at.k(bh, j);
+              const scalar_t* v_row = in.v + in.at.v(bh, j);
               double dp = 0.0;  // dL/d(weight before dropout) = z * dy_i . v_j
               if (z != 0.0) {
                 double dot = 0.0;
@@ -260,13 +286,13 @@ void attention_backward(scalar_t* dq, scalar_t* dk, scalar_t* dv, scalar_t* dbia
         }
         for (int64_t i = i0; i < i1; ++i)
           for (int64_t d = 0; d < D; ++d)
-            dq[(bh * T + i) * D + d] = static_cast<scalar_t>(p.scale * dq_acc[(i - i0) * D + d]);
+            dq[in.at.q(bh, i) + d] = static_cast<scalar_t>(p.scale * dq_acc[(i - i0) * D + d]);
       }
       for (int64_t j = 0; j < S; ++j) {
         for (int64_t d = 0; d < D; ++d)
-          dk[(bh * S + j) * D + d] = static_cast<scalar_t>(p.scale * dk_acc[j * D + d]);
+          dk[in.at.k(bh, j) + d] = static_cast<scalar_t>(p.scale * dk_acc[j * D + d]);
         for (int64_t c = 0; c < Dv; ++c)
-          dv[(bh * S + j) * Dv + c] = static_cast<scalar_t>(dv_acc[j * Dv + c]);
+          dv[in.at.v(bh, j) + c] = static_cast<scalar_t>(dv_acc[j * Dv + c]);
       }
     }
   });
@@ -308,6 +334,7 @@ struct FastInputs {
   const AttentionProblem* problem;
   const AttentionMicroKernels* kernels;
   int64_t Dp, Dvp;  // D and Dv rounded up to a multiple of kPad
+  Layouts at;       // where the rows of q, k, v and out (and their gradients) are
 };
 
 // k and v laid out once per call the way the tiles read them (the constructor), so no tile
@@ -317,13 +344,15 @@ struct FastInputs {
 //   k_rows: (B, S, Dp)      backward only (dq += ds k)
 //   v_rows: (B, S, Dvp)     forward only (acc += P v)
 //   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
-// k_rows and v_rows are k and v themselves when D and Dv are already whole vectors (16, 64, ...).
+// k_rows and v_rows are k and v themselves, read in place with their own row stride, when D and
+// Dv are already whole vectors (16, 64, ...).
 // Rows are zero padded. S_pad = padded(S) + kPad, so a tile of `keys` columns may read up to
 // padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
 struct PackedKeys {
   std::vector<float> k_t, k_rows, v_rows, v_t;
   const float* k_rows_data = nullptr;  // k_rows, or k when no padding is needed
   const float* v_rows_data = nullptr;  // v_rows, or v
+  int64_t k_rows_ld = 0, v_rows_ld = 0;  // their row strides: Dp / Dvp, or k's / v's own
   int64_t S_pad = 0;
 
   PackedKeys(const FastInputs& in, bool backward) {
@@ -337,22 +366,25 @@ struct PackedKeys {
     if (backward) v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
     k_rows_data = copy_k_rows ? k_rows.data() : in.k;
     v_rows_data = copy_v_rows ? v_rows.data() : in.v;
+    k_rows_ld = copy_k_rows ? Dp : in.at.k.row_stride;
+    v_rows_ld = copy_v_rows ? Dvp : in.at.v.row_stride;
+    const int64_t k_rs = in.at.k.row_stride, v_rs = in.at.v.row_stride;
     // Pure copies, one batch-head per item: any split gives the same bits.
     parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
       for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
-        const float* k_bh = in.k + bh * S * D;
-        const float* v_bh = in.v + bh * S * Dv;
+        const float* k_bh = in.k + in.at.k(bh, 0);
+        const float* v_bh = in.v + in.at.v(bh, 0);
         for (int64_t j = 0; j < S; ++j)
-          for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * D + d];
+          for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * k_rs + d];
         if (backward)
           for (int64_t j = 0; j < S; ++j)
-            for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * Dv + c];
+            for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * v_rs + c];
         if (copy_k_rows)
           for (int64_t j = 0; j < S; ++j)
-            std::copy_n(k_bh + j * D, D, k_rows.data() + (bh * S + j) * Dp);
+            std::copy_n(k_bh + j * k_rs, D, k_rows.data() + (bh * S + j) * Dp);
         if (copy_v_rows)
           for (int64_t j = 0; j < S; ++j)
-            std::copy_n(v_bh + j * Dv, Dv, v_rows.data() + (bh * S + j) * Dvp);
+            std::copy_n(v_bh + j * v_rs, Dv, v_rows.data() + (bh * S + j) * Dvp);
       }
     });
   }
@@ -364,10 +396,12 @@ struct PackedKeys {
     return v_t.data() + bh * in.problem->Dv * S_pad + j0;
   }
   const float* k_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return k_rows_data + (bh * in.problem->S + j0) * in.Dp;
+    return k_rows.empty() ? k_rows_data + in.at.k(bh, j0)
+                          : k_rows_data + (bh * in.problem->S + j0) * in.Dp;
   }
   const float* v_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return v_rows_data + (bh * in.problem->S + j0) * in.Dvp;
+    return v_rows.empty() ? v_rows_data + in.at.v(bh, j0)
+                          : v_rows_data + (bh * in.problem->S + j0) * in.Dvp;
   }
 };
 
@@ -398,11 +432,12 @@ FastWorkspace& thread_workspace(int64_t Dp, int64_t Dvp) {
   return workspace;
 }
 
-// factor * x, rows of n values, into dst with row stride n_padded, zero padded.
-void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t n_padded,
-               float factor) {
+// factor * x, rows of n values (row stride x_stride), into dst with row stride n_padded, zero
+// padded.
+void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t x_stride,
+               int64_t n_padded, float factor) {
   for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * n + c];
+    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * x_stride + c];
     for (int64_t c = n; c < n_padded; ++c) dst[r * n_padded + c] = 0.0f;
   }
 }
@@ -468,7 +503,7 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
     for (int64_t item = item_begin; item < item_end; ++item) {
       const int64_t bh = item / num_blocks;
       const int64_t i0 = (item % num_blocks) * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
-      load_rows(ws.q_block.data(), in.q + (bh * T + i0) * D, rows, D, Dp,
+      load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
                 static_cast<float>(p.scale));
       std::fill_n(ws.m.data(), rows, kMinusInfF);
       std::fill_n(ws.l.data(), rows, 0.0f);
@@ -508,8 +543,8 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
             for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
         }
         // 3. acc += P v   (rows, keys) x (keys, Dvp)
-        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0), Dvp,
-                  ws.acc.data(), Dvp, true);
+        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0),
+                  packed.v_rows_ld, ws.acc.data(), Dvp, true);
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = i0 + r;
@@ -517,7 +552,7 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
         // l = 0: the row saw no key (fully masked): a zero row, and lse = -inf tells the
         // backward to give it zero gradients.
         const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-        for (int64_t c = 0; c < Dv; ++c) out[(bh * T + i) * Dv + c] = ws.acc[r * Dvp + c] * inv_l;
+        for (int64_t c = 0; c < Dv; ++c) out[in.at.out(bh, i) + c] = ws.acc[r * Dvp + c] * inv_l;
         lse[bh * T + i] = l > 0.0f ? static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l))
                                    : kMinusInf;
       }
@@ -548,13 +583,15 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
       for (int64_t i = 0; i < T; ++i) {
         double sum = 0.0;
         for (int64_t c = 0; c < Dv; ++c)
-          sum += static_cast<double>(dy[(bh * T + i) * Dv + c]) * out[(bh * T + i) * Dv + c];
+          sum += static_cast<double>(dy[in.at.out(bh, i) + c]) * out[in.at.out(bh, i) + c];
         delta[i] = static_cast<float>(sum);
       }
       for (int64_t block = 0; block < num_blocks; ++block) {
         const int64_t i0 = block * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
-        load_rows(ws.q_block.data(), in.q + (bh * T + i0) * D, rows, D, Dp, scale);
-        load_rows(ws.dy_block.data(), dy + (bh * T + i0) * Dv, rows, Dv, Dvp, 1.0f);
+        load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
+                  scale);
+        load_rows(ws.dy_block.data(), dy + in.at.out(bh, i0), rows, Dv, in.at.out.row_stride, Dvp,
+                  1.0f);
         std::fill_n(ws.acc.data(), rows * Dp, 0.0f);  // dq / scale for the block
         // p = exp(s - lse); a fully masked row (lse = -inf) shifts by +inf, so all its
         // weights are exp(-inf) = 0 and it gets no gradient.
@@ -612,16 +649,16 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           kern.gemm(keys, Dp, rows, ds, 1, kKeyTile, ws.q_block.data(), Dp,
                     dk_acc.data() + j0 * Dp, Dp, true);
           // dq / scale += ds k   (rows, keys) x (keys, Dp)
-          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(in, bh, j0), Dp,
-                    ws.acc.data(), Dp, true);
+          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(in, bh, j0),
+                    packed.k_rows_ld, ws.acc.data(), Dp, true);
         }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t d = 0; d < D; ++d)
-            dq[(bh * T + i0 + r) * D + d] = scale * ws.acc[r * Dp + d];
+            dq[in.at.q(bh, i0 + r) + d] = scale * ws.acc[r * Dp + d];
       }
       for (int64_t j = 0; j < S; ++j) {
-        for (int64_t d = 0; d < D; ++d) dk[(bh * S + j) * D + d] = dk_acc[j * Dp + d];
-        for (int64_t c = 0; c < Dv; ++c) dv[(bh * S + j) * Dv + c] = dv_acc[j * Dvp + c];
+        for (int64_t d = 0; d < D; ++d) dk[in.at.k(bh, j) + d] = dk_acc[j * Dp + d];
+        for (int64_t c = 0; c < Dv; ++c) dv[in.at.v(bh, j) + c] = dv_acc[j * Dvp + c];
       }
     }
   });
@@ -674,6 +711,96 @@ Tensor as_batched(const Tensor& x, const Shape& batch, int64_t num_batch) {
   return expanded.reshape({num_batch, x.size(-2), x.size(-1)}).contiguous();
 }
 
+// One call's kernels, forward and backward, on raw buffers: each operand is a tensor's data
+// plus an offset in elements (q, k and v of a packed qkv are one tensor at offsets 0, C, 2C),
+// with its rows where `at` says. Remembers which kernels the forward ran on: the backward must
+// run on the same ones, whatever was selected since, because its lse comes from that arithmetic.
+class Call {
+ public:
+  Call(const AttentionProblem& problem, const Layouts& at, DType dtype)
+      : problem_(problem), at_(at),
+        // float32 runs on the vector kernels unless the reference is forced; float64 always
+        // runs on the reference (it is there to be exact, not fast).
+        fast_(dtype == kFloat32 ? current_kernels() : nullptr),
+        // A float mask that requires grad (a learned bias) is an input of the op; a bool mask
+        // or a constant one is only read.
+        mask_needs_grad_(problem.mask && problem.mask->requires_grad()) {}
+
+  Tensor mask_input() const { return mask_needs_grad_ ? *problem_.mask : Tensor(); }
+
+  // Fills out; returns lse (B, T). Kept in float64 even for float32 inputs, as FlashAttention
+  // keeps its lse in float32 for float16: the backward exponentiates s - lse, which magnifies an
+  // error in lse.
+  Tensor forward(Tensor& out, const Tensor& q, int64_t q_at, const Tensor& k, int64_t k_at,
+                 const Tensor& v, int64_t v_at) const {
+    Tensor lse = empty({problem_.num_batch, problem_.T}, kFloat64);
+    dispatch_floating(out.dtype(), kOp, [&](auto zero) {
+      using scalar_t = decltype(zero);
+      const scalar_t* qp = q.data_ptr<scalar_t>() + q_at;
+      const scalar_t* kp = k.data_ptr<scalar_t>() + k_at;
+      const scalar_t* vp = v.data_ptr<scalar_t>() + v_at;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (fast_) {
+          fast_attention_forward(out.data_ptr<float>(), lse.data_ptr<double>(),
+                                 fast_inputs(qp, kp, vp));
+          return;
+        }
+      }
+      const Inputs<scalar_t> in{qp, kp, vp, make_mask_view<scalar_t>(problem_), &problem_, at_};
+      attention_forward<scalar_t>(out.data_ptr<scalar_t>(), lse.data_ptr<double>(), in);
+    });
+    return lse;
+  }
+
+  // Fills dq, dk and dv (at their offsets); returns the mask's gradient, or an undefined tensor.
+  Tensor backward(Tensor& dq, int64_t dq_at, Tensor& dk, int64_t dk_at, Tensor& dv, int64_t dv_at,
+                  const Tensor& dy, const Tensor& out, const Tensor& q, int64_t q_at,
+                  const Tensor& k, int64_t k_at, const Tensor& v, int64_t v_at,
+                  const Tensor& lse) const {
+    if (GradMode::is_enabled())
+      throw Error(kOp, "the fused kernel's backward cannot be differentiated twice; use "
+                  "AttentionImpl::Plain (options.impl) when you need gradients of gradients "
+                  "(create_graph=true)");
+    const AttentionProblem& p = problem_;
+    Tensor dbias = mask_needs_grad_ ? zeros({p.num_batch, p.T, p.S}, out.dtype()) : Tensor();
+    dispatch_floating(out.dtype(), kOp, [&](auto zero) {
+      using scalar_t = decltype(zero);
+      const scalar_t* qp = q.data_ptr<scalar_t>() + q_at;
+      const scalar_t* kp = k.data_ptr<scalar_t>() + k_at;
+      const scalar_t* vp = v.data_ptr<scalar_t>() + v_at;
+      scalar_t* dqp = dq.data_ptr<scalar_t>() + dq_at;
+      scalar_t* dkp = dk.data_ptr<scalar_t>() + dk_at;
+      scalar_t* dvp = dv.data_ptr<scalar_t>() + dv_at;
+      scalar_t* dbiasp = mask_needs_grad_ ? dbias.data_ptr<scalar_t>() : nullptr;
+      if constexpr (std::is_same_v<scalar_t, float>) {
+        if (fast_) {
+          fast_attention_backward(dqp, dkp, dvp, dbiasp, dy.data_ptr<float>(),
+                                  out.data_ptr<float>(), lse.data_ptr<double>(),
+                                  fast_inputs(qp, kp, vp));
+          return;
+        }
+      }
+      const Inputs<scalar_t> in{qp, kp, vp, make_mask_view<scalar_t>(p), &p, at_};
+      attention_backward<scalar_t>(dqp, dkp, dvp, dbiasp, dy.data_ptr<scalar_t>(),
+                                   out.data_ptr<scalar_t>(), lse.data_ptr<double>(), in);
+    });
+    // The bias was broadcast to (*batch, T, S): sum its gradient back to its own shape.
+    if (!mask_needs_grad_) return Tensor();
+    return kernels::sum_to(dbias.view(p.scores_shape()), p.mask->shape());
+  }
+
+ private:
+  FastInputs fast_inputs(const float* q, const float* k, const float* v) const {
+    return {q, k, v, make_mask_view<float>(problem_), &problem_, fast_, padded(problem_.D),
+            padded(problem_.Dv), at_};
+  }
+
+  AttentionProblem problem_;
+  Layouts at_;
+  const AttentionMicroKernels* fast_;
+  bool mask_needs_grad_;
+};
+
 }  // namespace
 
 std::vector<std::string> fused_attention_kernels_available() {
@@ -717,66 +844,19 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   const Tensor q3 = as_batched(q, problem.batch, B);  // (B, T, D)
   const Tensor k3 = as_batched(k, problem.batch, B);  // (B, S, D)
   const Tensor v3 = as_batched(v, problem.batch, B);  // (B, S, Dv)
-  // A float mask that requires grad (a learned bias) is an input of the op; a bool mask or a
-  // constant one is only read.
-  const bool mask_needs_grad = problem.mask && problem.mask->requires_grad();
-  const Tensor mask_input = mask_needs_grad ? *problem.mask : Tensor();
+  const Layouts at{RowLayout::contiguous(T, problem.D), RowLayout::contiguous(S, problem.D),
+                   RowLayout::contiguous(S, problem.Dv), RowLayout::contiguous(T, problem.Dv)};
+  const Call call(problem, at, q.dtype());
 
   Tensor out = empty({B, T, problem.Dv}, q.dtype());  // (B, T, Dv)
-  // Kept in float64 even for float32 inputs, as FlashAttention keeps its lse in float32 for
-  // float16: the backward exponentiates s - lse, which magnifies an error in lse.
-  Tensor lse = empty({B, T}, kFloat64);               // (B, T)
-  // float32 runs on the vector kernels unless the reference is forced; float64 always runs on
-  // the reference (it is there to be exact, not fast).
-  const AttentionMicroKernels* fast = q.dtype() == kFloat32 ? current_kernels() : nullptr;
-  if (fast) {
-    const FastInputs in{q3.data_ptr<float>(), k3.data_ptr<float>(), v3.data_ptr<float>(),
-                        make_mask_view<float>(problem), &problem, fast,
-                        padded(problem.D), padded(problem.Dv)};
-    fast_attention_forward(out.data_ptr<float>(), lse.data_ptr<double>(), in);
-  } else dispatch_floating(q.dtype(), kOp, [&](auto zero) {
-    using scalar_t = decltype(zero);
-    const Inputs<scalar_t> in{q3.data_ptr<scalar_t>(), k3.data_ptr<scalar_t>(),
-                              v3.data_ptr<scalar_t>(), make_mask_view<scalar_t>(problem), &problem};
-    attention_forward<scalar_t>(out.data_ptr<scalar_t>(), lse.data_ptr<double>(), in);
-  });
+  Tensor lse = call.forward(out, q3, 0, k3, 0, v3, 0);
 
-  out = record("fused_attention", out, {q3, k3, v3, mask_input},
-               [q3, k3, v3, lse, problem, mask_needs_grad, fast, B, T, S](const Tensor& dy,
-                                                                          const Tensor& y) {
-    if (GradMode::is_enabled())
-      throw Error(kOp, "the fused kernel's backward cannot be differentiated twice; use "
-                  "AttentionImpl::Plain (options.impl) when you need gradients of gradients "
-                  "(create_graph=true)");
+  out = record("fused_attention", out, {q3, k3, v3, call.mask_input()},
+               [q3, k3, v3, lse, call](const Tensor& dy, const Tensor& y) {
     const Tensor dy_c = kernels::contiguous(dy);  // (B, T, Dv)
     Tensor dq = empty(q3.shape(), q3.dtype()), dk = empty(k3.shape(), k3.dtype());
     Tensor dv = empty(v3.shape(), v3.dtype());
-    Tensor dbias = mask_needs_grad ? zeros({B, T, S}, q3.dtype()) : Tensor();  // (B, T, S)
-    // The backward runs on the kernels the forward ran on, whatever was selected since: its
-    // lse must come from the same arithmetic.
-    if (fast) {
-      const FastInputs in{q3.data_ptr<float>(), k3.data_ptr<float>(), v3.data_ptr<float>(),
-                          make_mask_view<float>(problem), &problem, fast,
-                          padded(problem.D), padded(problem.Dv)};
-      fast_attention_backward(dq.data_ptr<float>(), dk.data_ptr<float>(), dv.data_ptr<float>(),
-                              mask_needs_grad ? dbias.data_ptr<float>() : nullptr,
-                              dy_c.data_ptr<float>(), y.data_ptr<float>(),
-                              lse.data_ptr<double>(), in);
-    } else dispatch_floating(q3.dtype(), kOp, [&](auto zero) {
-      using scalar_t = decltype(zero);
-      const Inputs<scalar_t> in{q3.data_ptr<scalar_t>(), k3.data_ptr<scalar_t>(),
-                                v3.data_ptr<scalar_t>(), make_mask_view<scalar_t>(problem),
-                                &problem};
-      attention_backward<scalar_t>(dq.data_ptr<scalar_t>(), dk.data_ptr<scalar_t>(),
-                                   dv.data_ptr<scalar_t>(),
-                                   mask_needs_grad ? dbias.data_ptr<scalar_t>() : nullptr,
-                                   dy_c.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(),
-                                   lse.data_ptr<double>(), in);
-    });
-    // The bias was broadcast to (*batch, T, S): sum its gradient back to its own shape.
-    Tensor dmask;
-    if (mask_needs_grad)
-      dmask = kernels::sum_to(dbias.view(problem.scores_shape()), problem.mask->shape());
+    Tensor dmask = call.backward(dq, 0, dk, 0, dv, 0, dy_c, y, q3, 0, k3, 0, v3, 0, lse);
     return Grads{q3.requires_grad() ? dq : Tensor(), k3.requires_grad() ? dk : Tensor(),
                  v3.requires_grad() ? dv : Tensor(), dmask};
   }, {q3, k3, v3});
@@ -785,6 +865,28 @@ Tensor fused_attention(const Tensor& q, const Tensor& k, const Tensor& v,
   out_shape.push_back(T);
   out_shape.push_back(problem.Dv);
   return out.view(out_shape);  // (*batch, T, Dv)
+}
+
+Tensor fused_attention_packed(const Tensor& qkv, int64_t H, const AttentionProblem& problem) {
+  // qkv: (B, T, 3C) contiguous, problem.batch = (B, H). The rows of head h of q start at
+  // column h * D of qkv, of k at C + h * D, of v at 2C + h * D, one row of qkv apart.
+  const int64_t B = qkv.size(0), T = qkv.size(1), C = qkv.size(2) / 3, D = C / H;
+  const RowLayout in_qkv{H, T * 3 * C, D, 3 * C};
+  const Layouts at{in_qkv, in_qkv, in_qkv, RowLayout{H, T * C, D, C}};
+  const Call call(problem, at, qkv.dtype());
+
+  Tensor out = empty({B, T, C}, qkv.dtype());  // (B, T, C): heads side by side
+  Tensor lse = call.forward(out, qkv, 0, qkv, C, qkv, 2 * C);
+
+  return record("fused_attention_packed", out, {qkv, call.mask_input()},
+                [qkv, lse, call, C](const Tensor& dy, const Tensor& y) {
+    const Tensor dy_c = kernels::contiguous(dy);  // (B, T, C)
+    // Every element is written: dq, dk and dv cover all rows and all 3C columns between them.
+    Tensor dqkv = empty(qkv.shape(), qkv.dtype());  // (B, T, 3C)
+    Tensor dmask = call.backward(dqkv, 0, dqkv, C, dqkv, 2 * C, dy_c, y, qkv, 0, qkv, C, qkv,
+                                 2 * C, lse);
+    return Grads{dqkv, dmask};
+  }, {qkv});
 }
 
 }  // namespace ag::nn::functional::detail
