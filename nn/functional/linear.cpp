@@ -1,11 +1,23 @@
 // linear.cpp: F::linear (y = x W^T + b) and F::embedding (a table lookup), the two ways a
 // transformer turns numbers and token ids into features.
-// Both are compositions of autograd ops (matmul, add, index_select), so their backwards come for
-// free and are twice differentiable:
 //   linear:     dx = dy W,   dW = dy^T x (summed over every leading dim),   db = sum of dy
 //   embedding:  dW[id] += dy for every position holding id (a repeated token adds up)
 // W is stored (out, in), as PyTorch stores it, so a checkpoint opens in either framework.
+//
+// linear is one node (PyTorch's addmm): the forward fills y with the bias and lets one GEMM add
+// x W^T to it, and the backward is two GEMMs that read W and dy where they are (dW comes out
+// (out, in) directly, no transpose to copy) and a column sum. As matmul(x, W^T) + b it cost a
+// second pass over y and a new tensor in the forward, and a transposed copy of dW in the
+// backward. With create_graph the backward is the same three formulas in autograd ops, so
+// linear stays twice differentiable. embedding is index_select, an autograd op.
 #include "nn/functional.h"
+
+#include <algorithm>
+
+#include "autograd/node.h"
+#include "tensor/gemm.h"
+#include "tensor/kernels.h"
+#include "tensor/thread_pool.h"
 
 namespace ag::nn::functional {
 
@@ -28,9 +40,62 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
       throw Error("linear", "bias must have shape (", weight.size(0), ") to match weight ",
                   weight.shape(), ", got ", bias->shape());
   }
-  Tensor y = matmul(x, weight.t());  // (..., in) @ (in, out) -> (..., out)
-  if (bias) y = y + *bias;           // (out) broadcasts over the leading dims
-  return y;
+  const int64_t out = weight.size(0), in = weight.size(1);
+  const int64_t N = in == 0 ? 0 : x.numel() / in;  // rows of x, all leading dims flattened
+  if (N == 0 || in == 0 || out == 0) {  // empty: the composition handles every edge
+    Tensor y = matmul(x, weight.t());  // (..., in) @ (in, out) -> (..., out)
+    return bias ? y + *bias : y;
+  }
+  const Tensor x_c = kernels::contiguous(x);    // (N, in) in memory
+  const Tensor w_c = kernels::contiguous(weight);  // (out, in)
+  const Tensor b_c = bias ? kernels::contiguous(*bias) : Tensor();  // (out)
+  Shape y_shape = x.shape();
+  y_shape.back() = out;
+  Tensor y = empty(y_shape, x.dtype());  // (..., out)
+  dispatch_floating(x.dtype(), "linear", [&](auto zero) {
+    using T = decltype(zero);
+    T* yp = y.data_ptr<T>();
+    if (bias) {  // every row starts as b, and the GEMM adds x W^T to it
+      const T* bp = b_c.data_ptr<T>();
+      parallel_for(0, N, std::max<int64_t>(1, 16384 / out), [&](int64_t r0, int64_t r1) {
+        for (int64_t r = r0; r < r1; ++r) std::copy_n(bp, out, yp + r * out);
+      });
+    }
+    kernels::gemm<T>(false, true, N, out, in, x_c.data_ptr<T>(), in, w_c.data_ptr<T>(), in, yp,
+                     out, /*accumulate=*/bias.has_value());
+  });
+
+  TensorList inputs{x, weight};
+  if (bias) inputs.push_back(*bias);
+  const bool need_dx = x.requires_grad(), need_dw = weight.requires_grad();
+  return autograd::record("linear", y, inputs, [x, weight, x_c, w_c, has_bias = bias.has_value(),
+                                                 need_dx, need_dw, N, in, out](const Tensor& dy) {
+    Tensor dx, dw;
+    if (GradMode::is_enabled()) {  // create_graph: the same formulas, recorded
+      const Tensor dy2 = dy.reshape({N, out});
+      if (need_dx) dx = matmul(dy, weight);                          // (..., in)
+      if (need_dw) dw = matmul(dy2.t(), x.reshape({N, in}));         // (out, in)
+      if (!has_bias) return autograd::Grads{dx, dw};
+      return autograd::Grads{dx, dw, sum_to(dy2, {out})};           // db: (out)
+    }
+    const Tensor dy_c = kernels::contiguous(dy);  // (N, out) in memory
+    dispatch_floating(x_c.dtype(), "linear", [&](auto zero) {
+      using T = decltype(zero);
+      const T* dyp = dy_c.data_ptr<T>();
+      if (need_dx) {  // dx (N, in) = dy (N, out) W (out, in)
+        dx = empty(x_c.shape(), x_c.dtype());
+        kernels::gemm<T>(false, false, N, in, out, dyp, out, w_c.data_ptr<T>(), in,
+                         dx.data_ptr<T>(), in, false);
+      }
+      if (need_dw) {  // dW (out, in) = dy^T (out, N) x (N, in)
+        dw = empty({out, in}, x_c.dtype());
+        kernels::gemm<T>(true, false, out, in, N, dyp, out, x_c.data_ptr<T>(), in,
+                         dw.data_ptr<T>(), in, false);
+      }
+    });
+    if (!has_bias) return autograd::Grads{dx, dw};
+    return autograd::Grads{dx, dw, kernels::sum_to(dy_c.view({N, out}), {out})};  // db: rows summed
+  }, {x_c, w_c});
 }
 
 // ids: int64, any shape   weight: (V, C)   returns: (*ids.shape, C)

@@ -1,9 +1,11 @@
 // functional_test.cpp: the small functions of nn::functional: gelu (both forms), linear and
-// embedding, against their formulas, with float64 gradchecks and their input errors.
+// embedding, against their formulas, with float64 gradchecks and their input errors; linear also
+// against matmul + bias at GEMM sizes, on 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <numbers>
+#include <vector>
 
 #include "functional_test_helpers.h"
 #include "nn/functional.h"
@@ -69,6 +71,57 @@ TEST(FunctionalLinearTest, Gradcheck) {
   EXPECT_TRUE(tr.ok) << tr.message;
   auto gg = autograd::gradgradcheck([](const TensorList& in) { return F::linear(in[0], in[1], in[2]); }, {x, w, b});
   EXPECT_TRUE(gg.ok) << gg.message;
+}
+
+TEST(FunctionalLinearTest, OneNodeMatchesTheCompositionAtGemmSizesOnAnyThreadCount) {
+  // linear is one node that runs the GEMMs itself; it must be matmul(x, W^T) + b to rounding, at
+  // sizes that take the packed, multi-pass GEMM (in = 300 > one K pass), with the same bits on
+  // 1 and 2 threads, and give gradients only to the inputs that want them.
+  manual_seed(73);
+  const Tensor x = randn({3, 70, 300}), w = randn({130, 300}) * 0.05, b = randn({130});
+  const Tensor g = randn({3, 70, 130});
+  const int threads = get_num_threads();
+  std::vector<TensorList> runs;
+  for (int n : {1, 2}) {
+    set_num_threads(n);
+    Tensor xl = x.detach().requires_grad_(), wl = w.detach().requires_grad_();
+    Tensor bl = b.detach().requires_grad_();
+    const Tensor y = F::linear(xl, wl, bl);
+    (y * g).sum().backward();
+    runs.push_back({y.detach(), xl.grad(), wl.grad(), bl.grad()});
+  }
+  set_num_threads(threads);
+  for (size_t i = 0; i < runs[0].size(); ++i)
+    EXPECT_TRUE(bitwise_equal(runs[0][i], runs[1][i])) << i;
+  Tensor xl = x.detach().requires_grad_(), wl = w.detach().requires_grad_();
+  Tensor bl = b.detach().requires_grad_();
+  const Tensor y = matmul(xl, wl.t()) + bl;
+  (y * g).sum().backward();
+  EXPECT_LT(rel_diff(runs[0][0], y), 1e-5);
+  EXPECT_LT(rel_diff(runs[0][1], xl.grad()), 1e-5);
+  EXPECT_LT(rel_diff(runs[0][2], wl.grad()), 1e-5);
+  EXPECT_LT(rel_diff(runs[0][3], bl.grad()), 1e-5);
+
+  // Only the weight wants a gradient (a frozen input), then only the input (a frozen layer).
+  Tensor w_only = w.detach().requires_grad_();
+  (F::linear(x, w_only, b) * g).sum().backward();
+  EXPECT_LT(rel_diff(w_only.grad(), wl.grad()), 1e-5);
+  Tensor x_only = x.detach().requires_grad_();
+  (F::linear(x_only, w) * g).sum().backward();
+  EXPECT_LT(rel_diff(x_only.grad(), xl.grad()), 1e-5);
+}
+
+TEST(FunctionalLinearTest, EmptyShapesGiveEmptyOrBiasOnlyOutputs) {
+  const Tensor w = randn({5, 4}), b = randn({5});
+  EXPECT_EQ(F::linear(zeros({0, 4}), w, b).shape(), Shape({0, 5}));
+  // in_features = 0: an empty sum, so every output is the bias, and the bias gets the gradient
+  Tensor b0 = b.detach().requires_grad_();
+  const Tensor y = F::linear(zeros({3, 0}), zeros({5, 0}), b0);
+  EXPECT_EQ(y.shape(), Shape({3, 5}));
+  EXPECT_EQ(max_abs_diff(y, b.expand({3, 5})), 0.0);
+  y.sum().backward();
+  EXPECT_EQ(max_abs_diff(b0.grad(), full({5}, 3.0)), 0.0);
+  EXPECT_EQ(F::linear(zeros({2, 4}), zeros({0, 4})).shape(), Shape({2, 0}));
 }
 
 TEST(FunctionalLinearTest, RejectsMismatchedShapesAndDtypes) {
