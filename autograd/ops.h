@@ -56,6 +56,9 @@ Tensor sigmoid(const Tensor& x);
 Tensor relu(const Tensor& x);    // gradient 0 at x == 0, as in PyTorch
 // approximate: "none" (exact, x * Phi(x) with the normal CDF) or "tanh" (GPT-2's form).
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+// gelu'(x) (tanh_form: of the tanh approximation), itself differentiable: for backwards that
+// fuse GELU with something else (nn::functional::bias_gelu) and still support create_graph.
+Tensor gelu_grad(const Tensor& x, bool tanh_form);
 
 // ---- comparisons and selection (ops/elementwise.cpp) -----------------------------------------
 // Comparisons give bool tensors and are not differentiable.

@@ -33,6 +33,9 @@ Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 // x: any shape   approximate: "none" (erf) or "tanh" (GPT-2)   returns: same shape
 Tensor gelu(const Tensor& x, const std::string& approximate = "none");
+// gelu(h + bias) in one op, the end of the MLP's first layer (see activation.cpp): one pass each
+// way instead of a bias pass and a GELU pass.   h: (..., C)   bias: (C)   returns: h's shape
+Tensor bias_gelu(const Tensor& h, const Tensor& bias, const std::string& approximate = "none");
 // Normalizes over the trailing dims in normalized_shape, then scales and shifts. One fused
 // kernel forward and backward (saving mean and rstd per row); a constant row is finite.
 // x: (..., *normalized_shape)   weight, bias: normalized_shape   returns: same shape as x

@@ -133,6 +133,9 @@ std::vector<GradcheckCase> nn_gradcheck_cases() {
   r.add("F.log_softmax", "transposed", [] { return TensorList{constant({5, 3}).t().requires_grad_()}; }, one([](const Tensor& x) { return F::log_softmax(x, -1); }));
   r.add("F.gelu", "none", [] { return TensorList{leaf({3, 4})}; }, one([](const Tensor& x) { return F::gelu(x); }));
   r.add("F.gelu", "tanh", [] { return TensorList{leaf({3, 4})}; }, one([](const Tensor& x) { return F::gelu(x, "tanh"); }));
+  for (const char* form : {"none", "tanh"})
+    r.add("F.bias_gelu", form, [] { return TensorList{leaf({2, 3, 4}), leaf({4})}; },
+          [form](const TensorList& x) { return TensorList{F::bias_gelu(x[0], x[1], form)}; });
   r.add("F.layer_norm", "affine", [] { return TensorList{leaf({2, 3, 5}), leaf({5}), leaf({5})}; },
         [](const TensorList& x) { return TensorList{F::layer_norm(x[0], {5}, x[1], x[2])}; });
   r.add("F.layer_norm", "no_affine", [] { return TensorList{leaf({4, 6})}; }, one([](const Tensor& x) { return F::layer_norm(x, {6}); }));

@@ -19,8 +19,10 @@ MLP::MLP(int64_t n_embd, double dropout, bool bias, std::string approximate)
 }
 
 Tensor MLP::forward(const Tensor& x) {
-  Tensor h = c_fc->forward(x);          // (..., 4C)
-  h = F::gelu(h, approximate);          // (..., 4C)
+  // (..., 4C): c_fc then GELU; with a bias, the bias is added inside the fused GELU
+  const Tensor h = c_fc->bias.defined()
+                       ? F::bias_gelu(F::linear(x, c_fc->weight), c_fc->bias, approximate)
+                       : F::gelu(c_fc->forward(x), approximate);
   return dropout->forward(c_proj->forward(h));  // (..., C)
 }
 

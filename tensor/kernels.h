@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "tensor/tensor.h"
@@ -38,6 +39,13 @@ Tensor unary(Unary op, const Tensor& x);  // floating dtypes (Neg, Abs, Sign als
 // dy * gelu'(x) in one pass (GELU's backward when no graph of it is wanted); dy, x: same dtype,
 // broadcast together. Bitwise equal to dy * unary(GeluErfGrad or GeluTanhGrad, x).
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form);
+// y = gelu(h + b), b (C) added to every row of h (..., C), in one pass; both contiguous. The
+// same bits as gelu(h + b) unfused.
+Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form);
+// Its backward: (dh = dy * gelu'(h + b), db = the column sums of dh). dy contiguous, shaped as
+// h; db is summed per fixed chunk of rows in double, the chunks in order (thread-count proof).
+std::pair<Tensor, Tensor> bias_gelu_backward(const Tensor& dy, const Tensor& h, const Tensor& b,
+                                             bool tanh_form);
 
 enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum };
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view op_name);

@@ -197,7 +197,6 @@ Tensor relu(const Tensor& x) {
   }, {x});
 }
 
-namespace {
 // gelu'(x) as a differentiable op of its own, so gelu has a second derivative.
 Tensor gelu_grad(const Tensor& x, bool tanh_form) {
   Tensor g = kernels::unary(tanh_form ? kernels::Unary::GeluTanhGrad : kernels::Unary::GeluErfGrad, x);
@@ -206,7 +205,6 @@ Tensor gelu_grad(const Tensor& x, bool tanh_form) {
                                                : kernels::Unary::GeluErfGrad2, x)};
   }, {x});
 }
-}  // namespace
 
 // y = x Phi(x) (exact) or its tanh approximation.   dx = dy * gelu'(x)
 Tensor gelu(const Tensor& x, const std::string& approximate) {

@@ -1,6 +1,6 @@
-// functional_test.cpp: the small functions of nn::functional: gelu (both forms), linear and
-// embedding, against their formulas, with float64 gradchecks and their input errors; linear also
-// against matmul + bias at GEMM sizes, on 1 and 2 threads.
+// functional_test.cpp: the small functions of nn::functional: gelu (both forms, and fused with
+// a bias), linear and embedding, against their formulas, with float64 gradchecks and their
+// input errors; linear also against matmul + bias at GEMM sizes, on 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -38,6 +38,44 @@ TEST(GeluTest, GradcheckAndGradgradcheckBothForms) {
   }
   expect_error([] { F::gelu(zeros({2}), "erf"); }, {"gelu", "approximate must be"});
   expect_error([] { F::gelu(zeros({2}, kInt64)); }, {"gelu", "int64"});
+}
+
+TEST(BiasGeluTest, IsGeluOfHPlusBiasBitForBitOnAnyThreadCount) {
+  // The fused op against gelu(h + b): y and dh bitwise (the same float add, then the same GELU
+  // loop), db to rounding (summed in double per chunk of rows, not through sum_to); the same
+  // bits on 1 and 2 threads; a non-contiguous h; both forms.
+  manual_seed(74);
+  const Tensor h_base = randn({130, 3, 96}) * 2.0, b = randn({96}), g = randn({3, 130, 96});
+  const Tensor h = h_base.transpose(0, 1);  // (3, 130, 96), not contiguous
+  const int threads = get_num_threads();
+  for (const char* form : {"none", "tanh"}) {
+    std::vector<TensorList> runs;
+    for (int n : {1, 2}) {
+      set_num_threads(n);
+      Tensor hl = h.detach().requires_grad_(), bl = b.detach().requires_grad_();
+      const Tensor y = F::bias_gelu(hl, bl, form);
+      (y * g).sum().backward();
+      runs.push_back({y.detach(), hl.grad(), bl.grad()});
+    }
+    set_num_threads(threads);
+    for (size_t i = 0; i < 3; ++i) EXPECT_TRUE(bitwise_equal(runs[0][i], runs[1][i])) << form << i;
+    Tensor hl = h.detach().requires_grad_(), bl = b.detach().requires_grad_();
+    const Tensor y = F::gelu(hl + bl, form);
+    (y * g).sum().backward();
+    EXPECT_TRUE(bitwise_equal(runs[0][0], y)) << form;
+    EXPECT_TRUE(bitwise_equal(runs[0][1], hl.grad())) << form;
+    EXPECT_LT(rel_diff(runs[0][2], bl.grad()), 1e-6) << form;
+  }
+}
+
+TEST(BiasGeluTest, RejectsMismatchedShapesAndDtypes) {
+  expect_error([] { F::bias_gelu(zeros({2, 3}), zeros({4})); },
+               {"bias_gelu", "the bias must be (C)", "h is (2, 3)", "bias is (4)"});
+  expect_error([] { F::bias_gelu(zeros({2, 3}), zeros({3}, kFloat64)); },
+               {"bias_gelu", "h is float32, bias is float64"});
+  expect_error([] { F::bias_gelu(zeros({2, 3}), zeros({3}), "erf"); },
+               {"bias_gelu", "approximate must be"});
+  expect_error([] { F::bias_gelu(Tensor(), zeros({3})); }, {"bias_gelu", "undefined"});
 }
 
 TEST(FunctionalLinearTest, IsXTimesWTransposedPlusB) {
