@@ -78,7 +78,7 @@ void Adam::update(const OptimizerOptions& options, const Tensor& param, const Te
   const detail::AdamHyper hyper{o.lr(), std::get<0>(o.betas()), std::get<1>(o.betas()), o.eps(),
                                 o.weight_decay(), o.amsgrad(), o.maximize(),
                                 /*decoupled_weight_decay=*/false};
-  detail::adam_step(hyper, param, grad, state, name());
+  defer(detail::adam_job(hyper, param, grad, state, name()));
 }
 
 }  // namespace ag::optim

@@ -1,20 +1,18 @@
 // adam_kernel.cpp: the fused Adam / AdamW loop (formulas in adam_kernel.h).
 // Scalars are computed once per parameter in double, as PyTorch computes them in Python, and
 // cast to the element type T before the loop, as ATen casts a Python float for a float32
-// tensor. Each element depends only on itself, so the buffer is cut into fixed-size chunks
-// (kChunk, never derived from the thread count): 1 thread or 16 give the same bits.
+// tensor. Each element depends only on itself; Optimizer::step cuts every parameter into
+// fixed-size chunks (never derived from the thread count), so 1 thread or 16 give the same
+// bits, and runs all parameters' chunks in one parallel_for (the job built here).
 #include "optim/adam_kernel.h"
 
 #include <cmath>
 
 #include "tensor/kernels.h"
-#include "tensor/thread_pool.h"
 
 namespace ag::optim::detail {
 
 namespace {
-
-constexpr int64_t kChunk = 1 << 15;  // elements per parallel_for chunk
 
 template <typename T>
 struct AdamScalars {
@@ -75,8 +73,8 @@ AdamLoop<T> pick_loop(Decay decay, bool amsgrad, bool maximize) {
 
 }  // namespace
 
-void adam_step(const AdamHyper& h, const Tensor& param, const Tensor& grad, ParamState& state,
-               std::string_view op) {
+ElementwiseJob adam_job(const AdamHyper& h, const Tensor& param, const Tensor& grad,
+                        ParamState& state, std::string_view op) {
   const Tensor m = state.get_or_zeros("exp_avg", param);
   const Tensor v = state.get_or_zeros("exp_avg_sq", param);
   const Tensor v_max = h.amsgrad ? state.get_or_zeros("max_exp_avg_sq", param) : Tensor();
@@ -87,6 +85,8 @@ void adam_step(const AdamHyper& h, const Tensor& param, const Tensor& grad, Para
 
   const Tensor p = kernels::contiguous(param);  // param itself, unless it is a strided view
   const Tensor g = kernels::contiguous(grad);   // a broadcast grad (from sum()) becomes dense
+  ElementwiseJob job;
+  job.n = p.numel();
   dispatch_floating(p.dtype(), op, [&](auto zero) {
     using T = decltype(zero);
     const AdamScalars<T> s{static_cast<T>(h.beta1),
@@ -101,18 +101,16 @@ void adam_step(const AdamHyper& h, const Tensor& param, const Tensor& grad, Para
     const Decay decay = h.weight_decay == 0.0        ? Decay::None
                         : h.decoupled_weight_decay ? Decay::Decoupled
                                                    : Decay::L2;
-    const AdamLoop<T> loop = pick_loop<T>(decay, h.amsgrad, h.maximize);
-    T* p_data = p.data_ptr<T>();
-    const T* g_data = g.data_ptr<T>();
-    T* m_data = m.data_ptr<T>();
-    T* v_data = v.data_ptr<T>();
-    T* v_max_data = h.amsgrad ? v_max.data_ptr<T>() : nullptr;
-    parallel_for(0, p.numel(), kChunk, [&](int64_t begin, int64_t end) {
-      loop(p_data + begin, g_data + begin, m_data + begin, v_data + begin,
-           v_max_data ? v_max_data + begin : nullptr, end - begin, s);
-    });
+    // The job holds the tensors, so the buffers outlive this call.
+    job.run = [loop = pick_loop<T>(decay, h.amsgrad, h.maximize), s, p, g, m, v,
+               v_max](int64_t begin, int64_t end) {
+      T* v_max_data = v_max.defined() ? v_max.data_ptr<T>() + begin : nullptr;
+      loop(p.data_ptr<T>() + begin, g.data_ptr<T>() + begin, m.data_ptr<T>() + begin,
+           v.data_ptr<T>() + begin, v_max_data, end - begin, s);
+    };
   });
-  if (!p.is_same(param)) kernels::copy_into(param, p);
+  if (!p.is_same(param)) job.finish = [param, p] { kernels::copy_into(param, p); };
+  return job;
 }
 
 }  // namespace ag::optim::detail

@@ -27,9 +27,10 @@ struct AdamHyper {
   bool decoupled_weight_decay;  // false: Adam (L2 in the gradient); true: AdamW
 };
 
-// Updates param (any layout) and its state ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), whose
-// step the caller has already incremented. Bitwise the same for any thread count.
-void adam_step(const AdamHyper& hyper, const Tensor& param, const Tensor& grad, ParamState& state,
-               std::string_view op);
+// The update of param (any layout) and its state ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+// whose step the caller has already incremented, as a job for Optimizer::defer: every
+// parameter's update then runs in one pass. Bitwise the same for any thread count.
+ElementwiseJob adam_job(const AdamHyper& hyper, const Tensor& param, const Tensor& grad,
+                        ParamState& state, std::string_view op);
 
 }  // namespace ag::optim::detail

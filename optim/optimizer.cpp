@@ -12,6 +12,7 @@
 #include <unordered_set>
 
 #include "tensor/kernels.h"
+#include "tensor/thread_pool.h"
 
 namespace ag::optim {
 
@@ -125,23 +126,47 @@ Tensor Optimizer::step(const std::function<Tensor()>& closure) {
   // before touching any parameter, so a bad value never leaves half the model stepped.
   for (const auto& group : param_groups_) group.options().validate(name_);
   size_t index = 0;
-  for (auto& group : param_groups_) {
-    for (const Tensor& param : group.params()) {
-      ParamState& state = state_[index++];
-      const Tensor grad = param.grad();
-      if (!grad.defined()) continue;  // not reached by this backward: no update, no step
-      if (grad.shape() != param.shape() || grad.dtype() != param.dtype())
-        throw Error(name_, "parameter ", index - 1, " is ", param.dtype(), " ", param.shape(),
-                    " but its grad is ", grad.dtype(), " ", grad.shape());
-      // The step counts first: Adam's bias correction at the first update uses step = 1.
-      ++state.step;
-      update(group.options(), param, grad, state);
-      // The update wrote through raw pointers; bump the version so a graph that saved this
-      // parameter before the step refuses to backward through stale values.
-      param.storage()->bump_version();
+  try {
+    for (auto& group : param_groups_) {
+      for (const Tensor& param : group.params()) {
+        ParamState& state = state_[index++];
+        const Tensor grad = param.grad();
+        if (!grad.defined()) continue;  // not reached by this backward: no update, no step
+        if (grad.shape() != param.shape() || grad.dtype() != param.dtype())
+          throw Error(name_, "parameter ", index - 1, " is ", param.dtype(), " ", param.shape(),
+                      " but its grad is ", grad.dtype(), " ", grad.shape());
+        // The step counts first: Adam's bias correction at the first update uses step = 1.
+        ++state.step;
+        update(group.options(), param, grad, state);
+        // The update wrote through raw pointers; bump the version so a graph that saved this
+        // parameter before the step refuses to backward through stale values.
+        param.storage()->bump_version();
+      }
     }
+  } catch (...) {
+    run_deferred();  // the parameters before the bad one are stepped, as without deferring
+    throw;
   }
+  run_deferred();
   return loss;
+}
+
+void Optimizer::run_deferred() {
+  // Chunks of at most kChunk elements, within one parameter each: (job, first element).
+  constexpr int64_t kChunk = 1 << 15;
+  std::vector<std::pair<size_t, int64_t>> chunks;
+  for (size_t j = 0; j < deferred_.size(); ++j)
+    for (int64_t begin = 0; begin < deferred_[j].n; begin += kChunk) chunks.emplace_back(j, begin);
+  std::vector<ElementwiseJob> jobs = std::move(deferred_);
+  deferred_.clear();
+  parallel_for(0, static_cast<int64_t>(chunks.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const auto [j, begin] = chunks[static_cast<size_t>(c)];
+      jobs[j].run(begin, std::min(jobs[j].n, begin + kChunk));
+    }
+  });
+  for (const ElementwiseJob& job : jobs)
+    if (job.finish) job.finish();
 }
 
 void Optimizer::zero_grad(bool set_to_none) {

@@ -119,6 +119,18 @@ struct ParamState {
   bool empty() const { return step == 0 && buffers.empty(); }
 };
 
+// An update's element-by-element work, handed to step() instead of run at once: run(begin, end)
+// updates elements [begin, end) of one parameter's n, and finish() (if any) runs after all of
+// them (to copy a strided parameter back). step() runs the jobs of every parameter in one
+// parallel_for over fixed chunks of elements: one pass over all parameters and one hand-over to
+// the threads, where a parallel_for per parameter paid one each (a GPT has dozens of small
+// parameters). The chunks never depend on the thread count, so neither do the bits.
+struct ElementwiseJob {
+  int64_t n = 0;
+  std::function<void(int64_t begin, int64_t end)> run;
+  std::function<void()> finish;
+};
+
 // ---- the optimizer -----------------------------------------------------------------------------
 class Optimizer {
  public:
@@ -169,7 +181,13 @@ class Optimizer {
   };
   virtual StateKeys state_keys(const OptimizerOptions& options) const = 0;
 
+  // An update whose work is element by element may hand it to step() (see ElementwiseJob).
+  void defer(ElementwiseJob job) { deferred_.push_back(std::move(job)); }
+
  private:
+  void run_deferred();
+  std::vector<ElementwiseJob> deferred_;  // filled by update(), emptied at the end of step()
+
   std::string name_;
   std::unique_ptr<OptimizerOptions> defaults_;
   std::vector<OptimizerParamGroup> param_groups_;
