@@ -12,12 +12,9 @@
 // linear stays twice differentiable. embedding is index_select, an autograd op.
 #include "nn/functional.h"
 
-#include <algorithm>
-
 #include "autograd/node.h"
 #include "tensor/gemm.h"
 #include "tensor/kernels.h"
-#include "tensor/thread_pool.h"
 
 namespace ag::nn::functional {
 
@@ -48,21 +45,15 @@ Tensor linear(const Tensor& x, const Tensor& weight, const std::optional<Tensor>
   }
   const Tensor x_c = kernels::contiguous(x);    // (N, in) in memory
   const Tensor w_c = kernels::contiguous(weight);  // (out, in)
-  const Tensor b_c = bias ? kernels::contiguous(*bias) : Tensor();  // (out)
   Shape y_shape = x.shape();
   y_shape.back() = out;
   Tensor y = empty(y_shape, x.dtype());  // (..., out)
+  // Every row starts as b (copy_into broadcasts it), then the GEMM adds x W^T.
+  if (bias) kernels::copy_into(y, *bias);
   dispatch_floating(x.dtype(), "linear", [&](auto zero) {
     using T = decltype(zero);
-    T* yp = y.data_ptr<T>();
-    if (bias) {  // every row starts as b, and the GEMM adds x W^T to it
-      const T* bp = b_c.data_ptr<T>();
-      parallel_for(0, N, std::max<int64_t>(1, 16384 / out), [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r) std::copy_n(bp, out, yp + r * out);
-      });
-    }
-    kernels::gemm<T>(false, true, N, out, in, x_c.data_ptr<T>(), in, w_c.data_ptr<T>(), in, yp,
-                     out, /*accumulate=*/bias.has_value());
+    kernels::gemm<T>(false, true, N, out, in, x_c.data_ptr<T>(), in, w_c.data_ptr<T>(), in,
+                     y.data_ptr<T>(), out, /*accumulate=*/bias.has_value());
   });
 
   TensorList inputs{x, weight};
