@@ -352,7 +352,7 @@ struct PackedKeys {
   std::vector<float> k_t, k_rows, v_rows, v_t;
   const float* k_rows_data = nullptr;  // k_rows, or k when no padding is needed
   const float* v_rows_data = nullptr;  // v_rows, or v
-  int64_t k_rows_ld = 0, v_rows_ld = 0;  // their row strides: Dp / Dvp, or k's / v's own
+  RowLayout k_rows_at, v_rows_at;      // where their rows are: (B, S, Dp), or k's / v's own
   int64_t S_pad = 0;
 
   PackedKeys(const FastInputs& in, bool backward) {
@@ -366,8 +366,8 @@ struct PackedKeys {
     if (backward) v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
     k_rows_data = copy_k_rows ? k_rows.data() : in.k;
     v_rows_data = copy_v_rows ? v_rows.data() : in.v;
-    k_rows_ld = copy_k_rows ? Dp : in.at.k.row_stride;
-    v_rows_ld = copy_v_rows ? Dvp : in.at.v.row_stride;
+    k_rows_at = copy_k_rows ? RowLayout::contiguous(S, Dp) : in.at.k;
+    v_rows_at = copy_v_rows ? RowLayout::contiguous(S, Dvp) : in.at.v;
     const int64_t k_rs = in.at.k.row_stride, v_rs = in.at.v.row_stride;
     // Pure copies, one batch-head per item: any split gives the same bits.
     parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
@@ -395,14 +395,8 @@ struct PackedKeys {
   const float* v_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
     return v_t.data() + bh * in.problem->Dv * S_pad + j0;
   }
-  const float* k_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return k_rows.empty() ? k_rows_data + in.at.k(bh, j0)
-                          : k_rows_data + (bh * in.problem->S + j0) * in.Dp;
-  }
-  const float* v_rows_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return v_rows.empty() ? v_rows_data + in.at.v(bh, j0)
-                          : v_rows_data + (bh * in.problem->S + j0) * in.Dvp;
-  }
+  const float* k_rows_tile(int64_t bh, int64_t j0) const { return k_rows_data + k_rows_at(bh, j0); }
+  const float* v_rows_tile(int64_t bh, int64_t j0) const { return v_rows_data + v_rows_at(bh, j0); }
 };
 
 // One thread's tiles, reused across items (a thread-local, so a tiny problem allocates nothing
@@ -543,8 +537,8 @@ void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
             for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
         }
         // 3. acc += P v   (rows, keys) x (keys, Dvp)
-        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(in, bh, j0),
-                  packed.v_rows_ld, ws.acc.data(), Dvp, true);
+        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(bh, j0),
+                  packed.v_rows_at.row_stride, ws.acc.data(), Dvp, true);
       }
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = i0 + r;
@@ -649,8 +643,8 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           kern.gemm(keys, Dp, rows, ds, 1, kKeyTile, ws.q_block.data(), Dp,
                     dk_acc.data() + j0 * Dp, Dp, true);
           // dq / scale += ds k   (rows, keys) x (keys, Dp)
-          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(in, bh, j0),
-                    packed.k_rows_ld, ws.acc.data(), Dp, true);
+          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(bh, j0),
+                    packed.k_rows_at.row_stride, ws.acc.data(), Dp, true);
         }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t d = 0; d < D; ++d)
