@@ -14,7 +14,10 @@ namespace {
 
 struct Ymm {
   static constexpr int kLanes = 8;
-  static constexpr int kRows = 2;  // 8 accumulators of 16 registers
+  // A 6 x 2 tile: 12 accumulators, 2 vectors of B and a broadcast, 15 of the 16 registers.
+  // Zen 3 and Skylake need 8 chains in flight (FMA latency 4, two ports) to keep both ports
+  // busy; the 2 x 4 tile this replaced had exactly 8, and with D = 16 only 4.
+  static constexpr int kRows = 6, kCols = 2;
   using Reg = __m256;
   static Reg zero() { return _mm256_setzero_ps(); }
   static Reg set1(float x) { return _mm256_set1_ps(x); }

@@ -21,7 +21,7 @@ namespace {
 
 struct Zmm {
   static constexpr int kLanes = 16;
-  static constexpr int kRows = 4;  // 16 accumulators of 32 registers
+  static constexpr int kRows = 4, kCols = 4;  // 16 accumulators of 32 registers
   using Reg = __m512;
   static Reg zero() { return _mm512_setzero_ps(); }
   static Reg set1(float x) { return _mm512_set1_ps(x); }

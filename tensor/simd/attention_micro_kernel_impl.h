@@ -3,8 +3,10 @@
 // and attention_avx512.cpp (16 floats, zmm). Include it only from those two files: the vector
 // type they pass in is what brings the instruction set.
 //
-// A vector type V provides: kLanes, kRows (rows of C per GEMM strip: kRows * 4 accumulators
-// must fit in the register file with room for 4 rows of B and a broadcast), Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
+// A vector type V provides: kLanes; kRows and kCols, the GEMM tile (kRows rows of C by kCols
+// vectors: kRows * kCols accumulators must fit in the register file with room for kCols vectors
+// of B and a broadcast, and should number at least FMA latency x FMA ports, or the chains of
+// fused multiply-adds wait on each other); Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
 // add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree); for dropout's
 // Philox draws, 32-bit integer lanes IReg with iset1, iadd, ixor, isrl, lane_index (0, 1, ...),
 // mul_hi_lo (the high and low halves of 32 x 32 -> 64-bit products) and select_dropped.
@@ -40,30 +42,33 @@ void gemm_tile(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const floa
     }
 }
 
-// The columns of one strip of rows, NV vectors at a time (NV = 4, then what is left).
+// The columns of one strip of rows, V::kCols vectors at a time, then what is left (n is a
+// multiple of 16, so with 8 lanes and kCols = 2 nothing is).
 template <typename V, int MR>
 void gemm_rows(int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
                int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  constexpr int NV = V::kCols;
   int64_t j = 0;
-  for (; j + 4 * V::kLanes <= n; j += 4 * V::kLanes)
-    gemm_tile<V, MR, 4>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
-  switch ((n - j) / V::kLanes) {
-    case 3: gemm_tile<V, MR, 3>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
-    case 2: gemm_tile<V, MR, 2>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
-    case 1: gemm_tile<V, MR, 1>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate); break;
-    default: break;
-  }
+  for (; j + NV * V::kLanes <= n; j += NV * V::kLanes)
+    gemm_tile<V, MR, NV>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  const int64_t left = (n - j) / V::kLanes;
+  if constexpr (NV > 3) if (left == 3) gemm_tile<V, MR, 3>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  if constexpr (NV > 2) if (left == 2) gemm_tile<V, MR, 2>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  if constexpr (NV > 1) if (left == 1) gemm_tile<V, MR, 1>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
 }
 
-// C (m, n) [+]= A (m, k) B (k, n); rows in strips of V::kRows, the rest in a pair and a single
-// row. A strip changes which registers hold a row, not the order of its operations, so the
-// bits of C do not depend on m or on where a row falls.
+// C (m, n) [+]= A (m, k) B (k, n); rows in strips of V::kRows, the rest in strips of 4 (when
+// kRows is larger), 2 and 1. A strip changes which registers hold a row, not the order of its
+// operations, so the bits of C do not depend on m or on where a row falls.
 template <typename V>
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
           const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
   int64_t i = 0;
   for (; i + V::kRows <= m; i += V::kRows)
     gemm_rows<V, V::kRows>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if constexpr (V::kRows > 4)
+    for (; i + 4 <= m; i += 4)
+      gemm_rows<V, 4>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
   if constexpr (V::kRows > 2)
     for (; i + 2 <= m; i += 2)
       gemm_rows<V, 2>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
