@@ -37,10 +37,14 @@ inline constexpr float kMaxX = 88.7228391117f;  // ln(FLT_MAX): above, the resul
 // exp of 8 floats; see the top of the file for the method and its accuracy.
 inline __m256 exp_avx2(__m256 x) {
   using namespace vec_exp_constants;
-  // Remember where the answer is 0 or inf before clamping x into the polynomial's range.
+  // Remember where the answer is 0 or inf before clamping x into the polynomial's range. Lanes
+  // that underflow compute exp(0) and are zeroed at the end: clamped to kMinX instead, they
+  // would compute a result at the edge of the subnormals, which costs the CPU an assist of
+  // dozens of cycles, and softmax with a causal mask feeds this many -inf scores.
   const __m256 underflow = _mm256_cmp_ps(x, _mm256_set1_ps(kMinX), _CMP_LT_OQ);
   const __m256 overflow = _mm256_cmp_ps(x, _mm256_set1_ps(kMaxX), _CMP_GT_OQ);
-  const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(kMinX)), _mm256_set1_ps(kMaxX));
+  const __m256 xc =
+      _mm256_blendv_ps(_mm256_min_ps(x, _mm256_set1_ps(kMaxX)), _mm256_setzero_ps(), underflow);
   // n = round(x / ln2);  r = x - n ln2, in two steps so that no bits cancel
   const __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(kLog2e)),
                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -78,7 +82,8 @@ inline __m512 exp_avx512(__m512 x) {
   const __mmask16 underflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kMinX), _CMP_LT_OQ);
   const __mmask16 overflow = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kMaxX), _CMP_GT_OQ);
   const __mmask16 is_nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-  const __m512 xc = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kMinX)), _mm512_set1_ps(kMaxX));
+  const __m512 xc =  // underflowing lanes compute exp(0), as in exp_avx2
+      _mm512_mask_mov_ps(_mm512_min_ps(x, _mm512_set1_ps(kMaxX)), underflow, _mm512_setzero_ps());
   const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(kLog2e)),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(kLn2Hi), xc);
