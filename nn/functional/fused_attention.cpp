@@ -337,66 +337,74 @@ struct FastInputs {
   Layouts at;       // where the rows of q, k, v and out (and their gradients) are
 };
 
-// k and v laid out once per call the way the tiles read them (the constructor), so no tile
-// transposes anything: every query block of a batch-head reads the same keys, and packing them
-// per (block, tile) cost a quarter of the backward's time.
-//   k_t:    (B, D, S_pad)   k transposed: a tile of keys is a column range of D rows
-//   k_rows: (B, S, Dp)      backward only (dq += ds k)
-//   v_rows: (B, S, Dvp)     forward only (acc += P v)
-//   v_t:    (B, Dv, S_pad)  backward only (dP = dy v^T)
+// One batch-head's keys [j_begin, j_end), laid out the way the tiles read them, so no tile
+// transposes anything: every query block of an item reads the same keys.
+//   k_t:    (D, ld)      k transposed: a tile of keys is a column range of D rows
+//   v_t:    (Dv, ld)     backward only (dP = dy v^T)
+//   k_rows: (keys, Dp)   backward only (dq += ds k)
+//   v_rows: (keys, Dvp)  forward only (acc += P v)
 // k_rows and v_rows are k and v themselves, read in place with their own row stride, when D and
 // Dv are already whole vectors (16, 64, ...).
-// Rows are zero padded. S_pad = padded(S) + kPad, so a tile of `keys` columns may read up to
-// padded(keys) columns without leaving its row; columns past a row's keys become -inf scores.
+// Each work item packs the keys it needs into its thread's buffers, right before its tiles read
+// them, so they are read from L1 or L2 rather than from a packed copy of every batch-head made
+// by a pass of its own. Padding is zero: ld = padded(keys) + kPad, so a tile of `keys` columns
+// may read up to padded(keys) columns without leaving its row, and columns past a row's keys
+// become -inf scores (whose weights, 0, multiply the zeros of v_t).
 struct PackedKeys {
-  std::vector<float> k_t, k_rows, v_rows, v_t;
-  const float* k_rows_data = nullptr;  // k_rows, or k when no padding is needed
-  const float* v_rows_data = nullptr;  // v_rows, or v
-  RowLayout k_rows_at, v_rows_at;      // where their rows are: (B, S, Dp), or k's / v's own
-  int64_t S_pad = 0;
+  std::vector<float> k_t, k_rows, v_rows, v_t;  // capacity kept across items and calls
+  int64_t j_begin = 0, ld = 0;
+  const float* k_rows_base = nullptr;  // row j_begin of k_rows, or of k in place
+  const float* v_rows_base = nullptr;
+  int64_t k_rows_stride = 0, v_rows_stride = 0;
 
-  PackedKeys(const FastInputs& in, bool backward) {
-    const AttentionProblem& p = *in.problem;
-    const int64_t B = p.num_batch, S = p.S, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
-    S_pad = padded(S) + kPad;
-    k_t.assign(static_cast<size_t>(B * D * S_pad), 0.0f);
-    const bool copy_k_rows = backward && Dp != D, copy_v_rows = !backward && Dvp != Dv;
-    if (copy_k_rows) k_rows.assign(static_cast<size_t>(B * S * Dp), 0.0f);
-    if (copy_v_rows) v_rows.assign(static_cast<size_t>(B * S * Dvp), 0.0f);
-    if (backward) v_t.assign(static_cast<size_t>(B * Dv * S_pad), 0.0f);
-    k_rows_data = copy_k_rows ? k_rows.data() : in.k;
-    v_rows_data = copy_v_rows ? v_rows.data() : in.v;
-    k_rows_at = copy_k_rows ? RowLayout::contiguous(S, Dp) : in.at.k;
-    v_rows_at = copy_v_rows ? RowLayout::contiguous(S, Dvp) : in.at.v;
+  void pack(const FastInputs& in, bool backward, int64_t bh, int64_t begin, int64_t end) {
+    const int64_t D = in.problem->D, Dv = in.problem->Dv, Dp = in.Dp, Dvp = in.Dvp;
+    const int64_t keys = std::max<int64_t>(end - begin, 0);
+    j_begin = begin;
+    ld = padded(keys) + kPad;
+    const float* k_src = in.k + in.at.k(bh, begin);
+    const float* v_src = in.v + in.at.v(bh, begin);
     const int64_t k_rs = in.at.k.row_stride, v_rs = in.at.v.row_stride;
-    // Pure copies, one batch-head per item: any split gives the same bits.
-    parallel_for(0, B, 1, [&](int64_t bh_begin, int64_t bh_end) {
-      for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
-        const float* k_bh = in.k + in.at.k(bh, 0);
-        const float* v_bh = in.v + in.at.v(bh, 0);
-        for (int64_t j = 0; j < S; ++j)
-          for (int64_t d = 0; d < D; ++d) k_t[(bh * D + d) * S_pad + j] = k_bh[j * k_rs + d];
-        if (backward)
-          for (int64_t j = 0; j < S; ++j)
-            for (int64_t c = 0; c < Dv; ++c) v_t[(bh * Dv + c) * S_pad + j] = v_bh[j * v_rs + c];
-        if (copy_k_rows)
-          for (int64_t j = 0; j < S; ++j)
-            std::copy_n(k_bh + j * k_rs, D, k_rows.data() + (bh * S + j) * Dp);
-        if (copy_v_rows)
-          for (int64_t j = 0; j < S; ++j)
-            std::copy_n(v_bh + j * v_rs, Dv, v_rows.data() + (bh * S + j) * Dvp);
-      }
-    });
+    transpose_into(k_t, k_src, k_rs, keys, D);
+    if (backward) transpose_into(v_t, v_src, v_rs, keys, Dv);
+    k_rows_base = k_src, k_rows_stride = k_rs;
+    v_rows_base = v_src, v_rows_stride = v_rs;
+    if (backward && Dp != D) {
+      rows_into(k_rows, k_src, k_rs, keys, D, Dp);
+      k_rows_base = k_rows.data(), k_rows_stride = Dp;
+    }
+    if (!backward && Dvp != Dv) {
+      rows_into(v_rows, v_src, v_rs, keys, Dv, Dvp);
+      v_rows_base = v_rows.data(), v_rows_stride = Dvp;
+    }
   }
-  // The key tile starting at key j0 of batch-head bh, in each layout.
-  const float* k_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return k_t.data() + bh * in.problem->D * S_pad + j0;
+  // The key tile starting at key j0 (j_begin <= j0 < end), in each layout.
+  const float* k_t_tile(int64_t j0) const { return k_t.data() + (j0 - j_begin); }
+  const float* v_t_tile(int64_t j0) const { return v_t.data() + (j0 - j_begin); }
+  const float* k_rows_tile(int64_t j0) const { return k_rows_base + (j0 - j_begin) * k_rows_stride; }
+  const float* v_rows_tile(int64_t j0) const { return v_rows_base + (j0 - j_begin) * v_rows_stride; }
+
+ private:
+  // dst (n, ld) = src (keys, n)^T, zero past column `keys`.
+  void transpose_into(std::vector<float>& dst, const float* src, int64_t stride, int64_t keys,
+                      int64_t n) const {
+    if (static_cast<int64_t>(dst.size()) < n * ld) dst.resize(static_cast<size_t>(n * ld));
+    for (int64_t c = 0; c < n; ++c) {
+      float* row = dst.data() + c * ld;
+      for (int64_t j = 0; j < keys; ++j) row[j] = src[j * stride + c];
+      std::fill(row + keys, row + ld, 0.0f);
+    }
   }
-  const float* v_t_tile(const FastInputs& in, int64_t bh, int64_t j0) const {
-    return v_t.data() + bh * in.problem->Dv * S_pad + j0;
+  // dst (keys, n_padded) = src (keys, n), zero past column n.
+  static void rows_into(std::vector<float>& dst, const float* src, int64_t stride, int64_t keys,
+                        int64_t n, int64_t n_padded) {
+    if (static_cast<int64_t>(dst.size()) < keys * n_padded)
+      dst.resize(static_cast<size_t>(keys * n_padded));
+    for (int64_t j = 0; j < keys; ++j) {
+      std::copy_n(src + j * stride, n, dst.data() + j * n_padded);
+      std::fill(dst.data() + j * n_padded + n, dst.data() + (j + 1) * n_padded, 0.0f);
+    }
   }
-  const float* k_rows_tile(int64_t bh, int64_t j0) const { return k_rows_data + k_rows_at(bh, j0); }
-  const float* v_rows_tile(int64_t bh, int64_t j0) const { return v_rows_data + v_rows_at(bh, j0); }
 };
 
 // One thread's tiles, reused across items (a thread-local, so a tiny problem allocates nothing
@@ -407,6 +415,7 @@ struct FastWorkspace {
   std::vector<float> s, p, dp, pz;   // (kQueryBlock, kKeyTile)
   std::vector<float> acc;      // (kQueryBlock, Dvp) forward output, (kQueryBlock, Dp) dq
   std::vector<float> m, l, shift, row_stat;  // (kQueryBlock)
+  PackedKeys keys;             // the keys of the item being worked on
 
   void reserve(int64_t Dp, int64_t Dvp) {
     const auto grow = [](std::vector<float>& buffer, int64_t n) {
@@ -440,11 +449,11 @@ void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t x_st
 // j0 .. j0 + cols - 1, and -inf wherever a key is out of the row's range, past the tile, or
 // forbidden by a bool mask. The forward and the backward both call this with the same tiles, so
 // the backward rebuilds the forward's scores bit for bit.
-void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, const PackedKeys& packed,
-                 int64_t bh, int64_t i0, int64_t rows, int64_t j0, int64_t keys, int64_t cols) {
+void tile_scores(float* s, const FastInputs& in, const FastWorkspace& ws, int64_t bh, int64_t i0,
+                 int64_t rows, int64_t j0, int64_t keys, int64_t cols) {
   const AttentionProblem& p = *in.problem;
-  in.kernels->gemm(rows, cols, p.D, ws.q_block.data(), in.Dp, 1, packed.k_t_tile(in, bh, j0),
-                   packed.S_pad, s, kKeyTile, false);
+  in.kernels->gemm(rows, cols, p.D, ws.q_block.data(), in.Dp, 1, ws.keys.k_t_tile(j0), ws.keys.ld,
+                   s, kKeyTile, false);
   for (int64_t r = 0; r < rows; ++r) {
     const int64_t i = i0 + r;
     auto [first, last] = p.key_range(i);
@@ -483,73 +492,92 @@ void dropout_factors(float* z, const FastInputs& in, int64_t bh, int64_t i0, int
                             static_cast<uint64_t>(j0), cols, threshold, keep);
 }
 
-// out: (B, T, Dv)   lse: (B, T), -inf for a row that sees no key
-void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
+// One block of kQueryBlock queries of batch-head bh: its rows of out and lse, from the keys the
+// item packed into ws.keys.
+void forward_block(float* out, double* lse, const FastInputs& in, FastWorkspace& ws, int64_t bh,
+                   int64_t block) {
   const AttentionProblem& p = *in.problem;
   const int64_t T = p.T, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
   const AttentionMicroKernels& kern = *in.kernels;
+  const int64_t i0 = block * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
+  load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
+            static_cast<float>(p.scale));
+  std::fill_n(ws.m.data(), rows, kMinusInfF);
+  std::fill_n(ws.l.data(), rows, 0.0f);
+  std::fill_n(ws.acc.data(), rows * Dvp, 0.0f);
+  const int64_t block_first = p.key_range(i0).first;
+  const int64_t block_last = p.key_range(i0 + rows - 1).second;
+  for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
+    const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
+    float* s = ws.s.data();
+    tile_scores(s, in, ws, bh, i0, rows, j0, keys, cols);
+    // 1. The running maximum. A row that sees nothing in this tile (max -inf) keeps its
+    //    state: shift 0 turns its -inf scores into zero weights.
+    kern.row_max(ws.row_stat.data(), s, kKeyTile, rows, cols);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float tile_max = ws.row_stat[r];
+      if (tile_max == kMinusInfF) {
+        ws.shift[r] = 0.0f;
+        continue;
+      }
+      const float m_new = std::max(ws.m[r], tile_max);
+      // Rescale what was summed against the old maximum (exp(-inf) = 0 on the first tile).
+      const float alpha = std::exp(ws.m[r] - m_new);
+      if (alpha != 1.0f) {
+        ws.l[r] *= alpha;
+        for (int64_t c = 0; c < Dvp; ++c) ws.acc[r * Dvp + c] *= alpha;
+      }
+      ws.m[r] = m_new;
+      ws.shift[r] = m_new;
+    }
+    // 2. The weights exp(s - m) and their row sums, in place of the scores.
+    kern.exp_rows(s, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
+    for (int64_t r = 0; r < rows; ++r) ws.l[r] += ws.row_stat[r];  // before dropout
+    if (p.dropout) {  // after the sums: softmax normalises the weights before dropout
+      float* z = ws.pz.data();
+      dropout_factors(z, in, bh, i0, rows, j0, cols);
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
+    }
+    // 3. acc += P v   (rows, keys) x (keys, Dvp)
+    kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, ws.keys.v_rows_tile(j0),
+              ws.keys.v_rows_stride, ws.acc.data(), Dvp, true);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t i = i0 + r;
+    const float l = ws.l[r];
+    // l = 0: the row saw no key (fully masked): a zero row, and lse = -inf tells the
+    // backward to give it zero gradients.
+    const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
+    for (int64_t c = 0; c < Dv; ++c) out[in.at.out(bh, i) + c] = ws.acc[r * Dvp + c] * inv_l;
+    lse[bh * T + i] = l > 0.0f ? static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l))
+                               : kMinusInf;
+  }
+}
+
+// out: (B, T, Dv)   lse: (B, T), -inf for a row that sees no key
+void fast_attention_forward(float* out, double* lse, const FastInputs& in) {
+  const AttentionProblem& p = *in.problem;
+  const int64_t T = p.T, Dp = in.Dp, Dvp = in.Dvp;
   const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
-  const PackedKeys packed(in, /*backward=*/false);
-  // Items are (batch-head, query block): a split fixed by T and B alone, so the bits do not
-  // depend on the thread count (each item writes its own rows of out and lse).
-  parallel_for(0, p.num_batch * num_blocks, 1, [&](int64_t item_begin, int64_t item_end) {
+  // Items are (batch-head, span of query blocks): the blocks of a span share one packing of
+  // their keys. Spans are as long as leaves about 64 items (at most 16 blocks, so a long
+  // sequence still splits), which makes a short sequence one item per batch-head. The split is
+  // fixed by T and B alone, and each block is computed the same way whatever item holds it, so
+  // the bits do not depend on the thread count (each block writes its own rows of out and lse).
+  const int64_t span = std::clamp<int64_t>(p.num_batch * num_blocks / 64, 1, 16);
+  const int64_t spans = (num_blocks + span - 1) / span;
+  parallel_for(0, p.num_batch * spans, 1, [&](int64_t item_begin, int64_t item_end) {
     FastWorkspace& ws = thread_workspace(Dp, Dvp);
     for (int64_t item = item_begin; item < item_end; ++item) {
-      const int64_t bh = item / num_blocks;
-      const int64_t i0 = (item % num_blocks) * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
-      load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
-                static_cast<float>(p.scale));
-      std::fill_n(ws.m.data(), rows, kMinusInfF);
-      std::fill_n(ws.l.data(), rows, 0.0f);
-      std::fill_n(ws.acc.data(), rows * Dvp, 0.0f);
-      const int64_t block_first = p.key_range(i0).first;
-      const int64_t block_last = p.key_range(i0 + rows - 1).second;
-      for (int64_t j0 = block_first; j0 < block_last; j0 += kKeyTile) {
-        const int64_t keys = std::min(block_last - j0, kKeyTile), cols = padded(keys);
-        float* s = ws.s.data();
-        tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
-        // 1. The running maximum. A row that sees nothing in this tile (max -inf) keeps its
-        //    state: shift 0 turns its -inf scores into zero weights.
-        kern.row_max(ws.row_stat.data(), s, kKeyTile, rows, cols);
-        for (int64_t r = 0; r < rows; ++r) {
-          const float tile_max = ws.row_stat[r];
-          if (tile_max == kMinusInfF) {
-            ws.shift[r] = 0.0f;
-            continue;
-          }
-          const float m_new = std::max(ws.m[r], tile_max);
-          // Rescale what was summed against the old maximum (exp(-inf) = 0 on the first tile).
-          const float alpha = std::exp(ws.m[r] - m_new);
-          if (alpha != 1.0f) {
-            ws.l[r] *= alpha;
-            for (int64_t c = 0; c < Dvp; ++c) ws.acc[r * Dvp + c] *= alpha;
-          }
-          ws.m[r] = m_new;
-          ws.shift[r] = m_new;
-        }
-        // 2. The weights exp(s - m) and their row sums, in place of the scores.
-        kern.exp_rows(s, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
-        for (int64_t r = 0; r < rows; ++r) ws.l[r] += ws.row_stat[r];  // before dropout
-        if (p.dropout) {  // after the sums: softmax normalises the weights before dropout
-          float* z = ws.pz.data();
-          dropout_factors(z, in, bh, i0, rows, j0, cols);
-          for (int64_t r = 0; r < rows; ++r)
-            for (int64_t j = 0; j < cols; ++j) s[r * kKeyTile + j] *= z[r * kKeyTile + j];
-        }
-        // 3. acc += P v   (rows, keys) x (keys, Dvp)
-        kern.gemm(rows, Dvp, keys, s, kKeyTile, 1, packed.v_rows_tile(bh, j0),
-                  packed.v_rows_at.row_stride, ws.acc.data(), Dvp, true);
-      }
-      for (int64_t r = 0; r < rows; ++r) {
-        const int64_t i = i0 + r;
-        const float l = ws.l[r];
-        // l = 0: the row saw no key (fully masked): a zero row, and lse = -inf tells the
-        // backward to give it zero gradients.
-        const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-        for (int64_t c = 0; c < Dv; ++c) out[in.at.out(bh, i) + c] = ws.acc[r * Dvp + c] * inv_l;
-        lse[bh * T + i] = l > 0.0f ? static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l))
-                                   : kMinusInf;
-      }
+      const int64_t bh = item / spans;
+      const int64_t block_begin = (item % spans) * span;
+      const int64_t block_end = std::min(num_blocks, block_begin + span);
+      const int64_t last_row = std::min(T, block_end * kQueryBlock) - 1;
+      ws.keys.pack(in, /*backward=*/false, bh, p.key_range(block_begin * kQueryBlock).first,
+                   p.key_range(last_row).second);
+      for (int64_t block = block_begin; block < block_end; ++block)
+        forward_block(out, lse, in, ws, bh, block);
     }
   });
 }
@@ -563,7 +591,6 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
   const AttentionMicroKernels& kern = *in.kernels;
   const int64_t num_blocks = (T + kQueryBlock - 1) / kQueryBlock;
   const float scale = static_cast<float>(p.scale);
-  const PackedKeys packed(in, /*backward=*/true);
   // One item per batch-head, because dk and dv sum over all of its queries: each item owns its
   // rows of dq, dk, dv and sums them in a fixed order, whatever thread runs it.
   parallel_for(0, p.num_batch, 1, [&](int64_t bh_begin, int64_t bh_end) {
@@ -571,6 +598,7 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
     std::vector<float> dk_acc(static_cast<size_t>(S * Dp)), dv_acc(static_cast<size_t>(S * Dvp));
     std::vector<float> delta(static_cast<size_t>(T));
     for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
+      ws.keys.pack(in, /*backward=*/true, bh, 0, S);
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
       // delta_i = dy_i . out_i = sum_j p_ij dP_ij (see the top of the file)
@@ -601,11 +629,11 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           float* s = ws.s.data();
           float* prob = ws.p.data();
           float* dp = ws.dp.data();
-          tile_scores(s, in, ws, packed, bh, i0, rows, j0, keys, cols);
+          tile_scores(s, in, ws, bh, i0, rows, j0, keys, cols);
           kern.exp_rows(prob, ws.row_stat.data(), s, ws.shift.data(), kKeyTile, rows, cols);
           // dP = dy v^T   (rows, Dv) x (Dv, cols)
-          kern.gemm(rows, cols, Dv, ws.dy_block.data(), Dvp, 1, packed.v_t_tile(in, bh, j0),
-                    packed.S_pad, dp, kKeyTile, false);
+          kern.gemm(rows, cols, Dv, ws.dy_block.data(), Dvp, 1, ws.keys.v_t_tile(j0),
+                    ws.keys.ld, dp, kKeyTile, false);
           // With dropout the output used the kept weights P z: dv sees P z, and the weight
           // before dropout sees z dP.
           const float* kept = prob;
@@ -643,8 +671,8 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           kern.gemm(keys, Dp, rows, ds, 1, kKeyTile, ws.q_block.data(), Dp,
                     dk_acc.data() + j0 * Dp, Dp, true);
           // dq / scale += ds k   (rows, keys) x (keys, Dp)
-          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, packed.k_rows_tile(bh, j0),
-                    packed.k_rows_at.row_stride, ws.acc.data(), Dp, true);
+          kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, ws.keys.k_rows_tile(j0),
+                    ws.keys.k_rows_stride, ws.acc.data(), Dp, true);
         }
         for (int64_t r = 0; r < rows; ++r)
           for (int64_t d = 0; d < D; ++d)
