@@ -22,10 +22,10 @@
 // with the query (AttentionProblem::key_range), so tiles outside a block's range are never
 // touched: with a window W the cost is O(T W), not O(T S).
 //
-// Work is split into (batch-head, block of 16 queries) items in the forward and batch-heads in
-// the backward (each batch-head's dk and dv sum over all its queries). Items write disjoint
-// outputs and each is computed in a fixed order, so results are bitwise identical for any
-// thread count.
+// Work is split into (batch-head, span of blocks of 16 queries) items in the forward and
+// batch-heads in the backward (each batch-head's dk and dv sum over all its queries). Items write
+// disjoint outputs and each block is computed in a fixed order, so results are bitwise identical
+// for any thread count.
 //
 // Which path runs when. The file holds the algorithm twice:
 //   - the scalar reference (attention_forward / attention_backward): scores and sums in double,
