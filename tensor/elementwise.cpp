@@ -329,17 +329,22 @@ namespace {
 struct GeluLoops {
   void (*forward)(const float* x, float* y, int64_t n);
   void (*backward)(const float* dy, const float* x, float* dx, int64_t n);
+  void (*forward_cdf)(const float* x, float* y, float* cdf, int64_t n);  // also keeps Phi(x)
+  void (*backward_cdf)(const float* dy, const float* x, const float* cdf, float* dx, int64_t n);
 };
 
 const GeluLoops& gelu_loops() {
   static const GeluLoops loops = [] {
 #if defined(AG_HAVE_SIMD)
     if (cpu_has_avx512())
-      return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512};
+      return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512,
+                       simd::gelu_erf_cdf_f32_avx512, simd::gelu_erf_backward_cdf_f32_avx512};
     if (cpu_has_avx2())
-      return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2};
+      return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2,
+                       simd::gelu_erf_cdf_f32_avx2, simd::gelu_erf_backward_cdf_f32_avx2};
 #endif
-    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop};
+    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop, gelu_erf_cdf_f32_loop,
+                     gelu_erf_backward_cdf_f32_loop};
   }();
   return loops;
 }
@@ -398,6 +403,10 @@ Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form) {
 // the backward sums db from dh while dh is being written instead of reading it again. Each row
 // is t = h + b (one float add, as the unfused form), then the same GELU loop, so y and dh are
 // bitwise those of gelu(h + b) and its backward.
+//
+// float32 with the exact (erf) form may also keep Phi(t) from the forward (one float per
+// element, while the graph holds the node): the backward then skips the erf, whose polynomial
+// and division were half of its cost, and gets the same bits.
 
 namespace {
 constexpr int64_t kBiasGeluRows = 32;  // rows per chunk; db keeps one partial per chunk
@@ -415,13 +424,19 @@ void check_bias_gelu(const Tensor& h, const Tensor& b, const char* op) {
 // One row: t = h + b into the scratch row t, then y = gelu(t) (forward, dy null) or
 // dh = dy * gelu'(t) (backward) into out. t is separate from out so the vector loops never see
 // their input and output alias (the compiler would fall back to scalar code for that).
+// Float32 erf form only, or null: keep_cdf, the forward's row of Phi(t) to write; kept_cdf,
+// the backward's to read.
 template <typename T>
-void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, int64_t C, bool tanh_form) {
+void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, float* keep_cdf,
+                   const float* kept_cdf, int64_t C, bool tanh_form) {
   for (int64_t c = 0; c < C; ++c) t[c] = h[c] + b[c];
   if constexpr (std::is_same_v<T, float>) {
     if (!tanh_form) {
-      if (dy) gelu_loops().backward(dy, t, out, C);
-      else gelu_loops().forward(t, out, C);
+      const GeluLoops& loops = gelu_loops();
+      if (dy && kept_cdf) loops.backward_cdf(dy, t, kept_cdf, out, C);
+      else if (dy) loops.backward(dy, t, out, C);
+      else if (keep_cdf) loops.forward_cdf(t, out, keep_cdf, C);
+      else loops.forward(t, out, C);
       return;
     }
   }
@@ -432,32 +447,41 @@ void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, int64_t C,
 }
 }  // namespace
 
-Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form) {
+Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form, Tensor* cdf) {
   check_bias_gelu(h, b, "bias_gelu");
   Tensor y = empty(h.shape(), h.dtype());
+  const bool keep_cdf = cdf && !tanh_form && h.dtype() == kFloat32;
+  if (cdf) *cdf = keep_cdf ? empty(h.shape(), kFloat32) : Tensor();
   const int64_t C = b.size(0), N = C == 0 ? 0 : h.numel() / C;
   dispatch_floating(h.dtype(), "bias_gelu", [&](auto zero) {
     using T = decltype(zero);
     const T* hp = h.data_ptr<T>();
     const T* bp = b.data_ptr<T>();
     T* yp = y.data_ptr<T>();
+    float* cdfp = keep_cdf ? cdf->data_ptr<float>() : nullptr;
     parallel_for(0, N, kBiasGeluRows, [&](int64_t r0, int64_t r1) {
       std::vector<T> t(static_cast<size_t>(C));
       for (int64_t r = r0; r < r1; ++r)
-        bias_gelu_row<T>(yp + r * C, t.data(), hp + r * C, bp, nullptr, C, tanh_form);
+        bias_gelu_row<T>(yp + r * C, t.data(), hp + r * C, bp, nullptr,
+                         cdfp ? cdfp + r * C : nullptr, nullptr, C, tanh_form);
     });
   });
   return y;
 }
 
 std::pair<Tensor, Tensor> bias_gelu_backward(const Tensor& dy, const Tensor& h, const Tensor& b,
-                                             bool tanh_form) {
+                                             bool tanh_form, const Tensor& cdf) {
   check_bias_gelu(h, b, "bias_gelu_backward");
   require_defined(dy, "bias_gelu_backward", "dy");
   require_same_dtype(dy, h, "bias_gelu_backward");
   if (!dy.is_contiguous() || dy.shape() != h.shape())
     throw Error("bias_gelu_backward", "dy must be contiguous and shaped as h ", h.shape(),
                 ", got ", dy.shape());
+  if (cdf.defined() && (tanh_form || h.dtype() != kFloat32 || cdf.dtype() != kFloat32 ||
+                        !cdf.is_contiguous() || cdf.shape() != h.shape()))
+    throw Error("bias_gelu_backward", "the kept cdf must be a contiguous float32 tensor shaped as ",
+                "h ", h.shape(), " from the erf form; got ", cdf.dtype(), " ", cdf.shape(),
+                tanh_form ? " with the tanh form" : "");
   Tensor dh = empty(h.shape(), h.dtype()), db = empty(b.shape(), b.dtype());
   const int64_t C = b.size(0), N = C == 0 ? 0 : h.numel() / C;
   const int64_t num_chunks = (N + kBiasGeluRows - 1) / kBiasGeluRows;
@@ -468,12 +492,14 @@ std::pair<Tensor, Tensor> bias_gelu_backward(const Tensor& dy, const Tensor& h, 
     const T* hp = h.data_ptr<T>();
     const T* bp = b.data_ptr<T>();
     T* dhp = dh.data_ptr<T>();
+    const float* cdfp = cdf.defined() ? cdf.data_ptr<float>() : nullptr;
     parallel_for(0, N, kBiasGeluRows, [&](int64_t r0, int64_t r1) {
       double* part = partial.data() + (r0 / kBiasGeluRows) * C;
       std::vector<T> t(static_cast<size_t>(C));
       for (int64_t r = r0; r < r1; ++r) {
         T* dh_row = dhp + r * C;
-        bias_gelu_row<T>(dh_row, t.data(), hp + r * C, bp, dyp + r * C, C, tanh_form);
+        bias_gelu_row<T>(dh_row, t.data(), hp + r * C, bp, dyp + r * C, nullptr,
+                         cdfp ? cdfp + r * C : nullptr, C, tanh_form);
         for (int64_t c = 0; c < C; ++c) part[c] += dh_row[c];
       }
     });

@@ -40,12 +40,14 @@ Tensor unary(Unary op, const Tensor& x);  // floating dtypes (Neg, Abs, Sign als
 // broadcast together. Bitwise equal to dy * unary(GeluErfGrad or GeluTanhGrad, x).
 Tensor gelu_backward(const Tensor& dy, const Tensor& x, bool tanh_form);
 // y = gelu(h + b), b (C) added to every row of h (..., C), in one pass; both contiguous. The
-// same bits as gelu(h + b) unfused.
-Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form);
+// same bits as gelu(h + b) unfused. With cdf given, float32 and the erf form also keep
+// Phi(h + b) in *cdf for the backward (any other case sets it undefined).
+Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form, Tensor* cdf = nullptr);
 // Its backward: (dh = dy * gelu'(h + b), db = the column sums of dh). dy contiguous, shaped as
 // h; db is summed per fixed chunk of rows in double, the chunks in order (thread-count proof).
+// cdf: what the forward kept, or undefined; the same bits either way.
 std::pair<Tensor, Tensor> bias_gelu_backward(const Tensor& dy, const Tensor& h, const Tensor& b,
-                                             bool tanh_form);
+                                             bool tanh_form, const Tensor& cdf = Tensor());
 
 enum class Binary { Add, Sub, Mul, Div, Maximum, Minimum };
 Tensor binary(Binary op, const Tensor& a, const Tensor& b, std::string_view op_name);

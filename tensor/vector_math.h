@@ -96,10 +96,14 @@ namespace {
 [[gnu::always_inline]] inline float gelu_erf_f32(float x) {
   return 0.5f * x * (1.0f + erf_f32(x * 0.707106781186547524f));
 }
-[[gnu::always_inline]] inline float gelu_erf_grad_f32(float x) {
-  const float cdf = 0.5f * (1.0f + erf_f32(x * 0.707106781186547524f));
+// gelu'(x) = Phi(x) + x phi(x), given cdf = Phi(x) (the forward's, when it kept it).
+[[gnu::always_inline]] inline float gelu_erf_grad_from_cdf_f32(float x, float cdf) {
   const float pdf = exp_f32(-0.5f * x * x) * 0.398942280401432678f;  // 1 / sqrt(2 pi)
   return cdf + x * pdf;
+}
+[[gnu::always_inline]] inline float gelu_erf_grad_f32(float x) {
+  const float cdf = 0.5f * (1.0f + erf_f32(x * 0.707106781186547524f));
+  return gelu_erf_grad_from_cdf_f32(x, cdf);
 }
 
 // The contiguous loops, one definition for every instruction set. Files compiled with wider
@@ -110,6 +114,20 @@ inline void gelu_erf_f32_loop(const float* x, float* y, int64_t n) {
 }
 inline void gelu_erf_backward_f32_loop(const float* dy, const float* x, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_f32(x[i]);
+}
+// The same two, with Phi(x) kept from the forward for the backward: the backward then needs
+// one exp per element and no erf (whose division made it the dearer half). y and dx are the
+// bits of the loops above, since erf_f32 gives the same Phi in both.
+inline void gelu_erf_cdf_f32_loop(const float* x, float* y, float* cdf, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float e = erf_f32(x[i] * 0.707106781186547524f);
+    y[i] = 0.5f * x[i] * (1.0f + e);  // gelu_erf_f32
+    cdf[i] = 0.5f * (1.0f + e);       // as in gelu_erf_grad_f32
+  }
+}
+inline void gelu_erf_backward_cdf_f32_loop(const float* dy, const float* x, const float* cdf,
+                                           float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_from_cdf_f32(x[i], cdf[i]);
 }
 
 // sum over i in [0, n) of term(i), in double: a row's sum in layer_norm and cross_entropy. One

@@ -7,7 +7,8 @@
 // F::bias_gelu(h, b) = gelu(h + b) as one op: the MLP's first Linear runs its GEMM without the
 // bias, and the bias is added on the way into GELU (tensor/elementwise.cpp's fused kernel), so
 // neither the forward nor the backward makes a pass over the (N, 4C) activations for the bias
-// alone: the backward forms dh and sums db from it in the same pass.
+// alone: the backward forms dh and sums db from it in the same pass. In float32 the forward
+// also keeps Phi(h + b), so the backward needs no erf.
 #include "nn/functional.h"
 
 #include "autograd/node.h"
@@ -38,13 +39,17 @@ Tensor bias_gelu(const Tensor& h, const Tensor& bias, const std::string& approxi
                 "\"");
   const bool tanh_form = approximate == "tanh";
   const Tensor h_c = kernels::contiguous(h), b_c = kernels::contiguous(bias);
-  const Tensor y = kernels::bias_gelu(h_c, b_c, tanh_form);
-  auto backward = [h, bias, h_c, b_c, tanh_form](const Tensor& dy) {
+  // Phi(h + b) is kept for the backward only when there will be one (float32, erf form).
+  const bool backward_follows =
+      GradMode::is_enabled() && (h.requires_grad() || bias.requires_grad());
+  Tensor cdf;
+  const Tensor y = kernels::bias_gelu(h_c, b_c, tanh_form, backward_follows ? &cdf : nullptr);
+  auto backward = [h, bias, h_c, b_c, cdf, tanh_form](const Tensor& dy) {
     if (GradMode::is_enabled()) {  // create_graph: the same formulas, recorded
       const Tensor dt = dy * gelu_grad(h + bias, tanh_form);
       return autograd::Grads{dt, sum_to(dt, bias.shape())};
     }
-    auto [dh, db] = kernels::bias_gelu_backward(kernels::contiguous(dy), h_c, b_c, tanh_form);
+    auto [dh, db] = kernels::bias_gelu_backward(kernels::contiguous(dy), h_c, b_c, tanh_form, cdf);
     return autograd::Grads{dh, db};
   };
   return autograd::record("bias_gelu", y, {h, bias}, backward, {h_c, b_c});

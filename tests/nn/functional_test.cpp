@@ -9,6 +9,7 @@
 
 #include "functional_test_helpers.h"
 #include "nn/functional.h"
+#include "tensor/kernels.h"
 
 using namespace ag;
 using namespace ag::testing;
@@ -66,6 +67,43 @@ TEST(BiasGeluTest, IsGeluOfHPlusBiasBitForBitOnAnyThreadCount) {
     EXPECT_TRUE(bitwise_equal(runs[0][1], hl.grad())) << form;
     EXPECT_LT(rel_diff(runs[0][2], bl.grad()), 1e-6) << form;
   }
+}
+
+TEST(BiasGeluTest, KeptCdfIsPhiAndGivesTheSameBackwardBits) {
+  // In float32 with the erf form the forward keeps Phi(h + b) for the backward, which then
+  // skips the erf: Phi to float precision, and dh, db bitwise those computed without it, at a
+  // size with several row chunks and a ragged last one.
+  manual_seed(75);
+  const Tensor h = randn({77, 40}) * 3.0, b = randn({40}), dy = randn({77, 40});
+  Tensor cdf;
+  const Tensor y = kernels::bias_gelu(h, b, /*tanh_form=*/false, &cdf);
+  ASSERT_TRUE(cdf.defined());
+  EXPECT_TRUE(bitwise_equal(y, kernels::bias_gelu(h, b, false)));
+  const auto hs = h.to_vector<float>(), bs = b.to_vector<float>(), ps = cdf.to_vector<float>();
+  double worst = 0.0;
+  for (size_t i = 0; i < hs.size(); ++i) {
+    const double t = static_cast<double>(hs[i] + bs[i % 40]);
+    worst = std::max(worst, std::fabs(ps[i] - 0.5 * (1.0 + std::erf(t / std::numbers::sqrt2))));
+  }
+  EXPECT_LT(worst, 1e-6);
+  const int threads = get_num_threads();
+  for (int n : {1, 2}) {
+    set_num_threads(n);
+    const auto [dh_kept, db_kept] = kernels::bias_gelu_backward(dy, h, b, false, cdf);
+    const auto [dh, db] = kernels::bias_gelu_backward(dy, h, b, false);
+    EXPECT_TRUE(bitwise_equal(dh_kept, dh)) << n << " threads";
+    EXPECT_TRUE(bitwise_equal(db_kept, db)) << n << " threads";
+  }
+  set_num_threads(threads);
+  // Only float32's erf form keeps it; the others leave the tensor undefined.
+  kernels::bias_gelu(h, b, /*tanh_form=*/true, &cdf);
+  EXPECT_FALSE(cdf.defined());
+  kernels::bias_gelu(h.to(kFloat64), b.to(kFloat64), false, &cdf);
+  EXPECT_FALSE(cdf.defined());
+  expect_error([&] { kernels::bias_gelu_backward(dy, h, b, false, zeros({77, 41})); },
+               {"bias_gelu_backward", "kept cdf", "(77, 40)", "(77, 41)"});
+  expect_error([&] { kernels::bias_gelu_backward(dy, h, b, true, zeros({77, 40})); },
+               {"bias_gelu_backward", "tanh form"});
 }
 
 TEST(BiasGeluTest, RejectsMismatchedShapesAndDtypes) {
