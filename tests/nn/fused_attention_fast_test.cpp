@@ -124,30 +124,41 @@ double diff(const Tensor& a, const Tensor& reference, double floor = 0.0) {
 
 }  // namespace
 
+namespace {
+
+// Runs case c on `kernel` and on the reference and expects them within 1e-5 (see diff above);
+// returns the differences of the output and of the gradients.
+std::pair<double, double> expect_matches_reference(const std::string& kernel, const Case& c,
+                                                   uint64_t seed) {
+  manual_seed(seed);
+  const Tensor q = make_input(c.BH, c.T, c.D, c.contiguous);
+  const Tensor k = make_input(c.BH, c.S, c.D, c.contiguous);
+  const Tensor v = make_input(c.BH, c.S, c.D, c.contiguous);
+  const Tensor g = randn({c.BH, c.T, c.D});
+  const AttentionOptions options = options_for(c);
+  const AttentionRun ref = run_on("reference", q, k, v, options, g);
+  const AttentionRun fast = run_on(kernel, q, k, v, options, g);
+  const std::string what = kernel + ", " + describe(c);
+  const double d_out = diff(fast.out, ref.out);
+  const double floor = std::max({max_abs(ref.dq), max_abs(ref.dk), max_abs(ref.dv)});
+  double d_grads = std::max({diff(fast.dq, ref.dq, floor), diff(fast.dk, ref.dk, floor),
+                             diff(fast.dv, ref.dv, floor)});
+  if (ref.dmask.defined()) d_grads = std::max(d_grads, diff(fast.dmask, ref.dmask, floor));
+  EXPECT_LE(d_out, 1e-5) << what << ": output";
+  EXPECT_LE(d_grads, 1e-5) << what << ": gradients";
+  for (const Tensor& t : {fast.out, fast.dq, fast.dk, fast.dv}) EXPECT_TRUE(all_finite(t)) << what;
+  return {d_out, d_grads};
+}
+
+}  // namespace
+
 TEST(FusedAttentionFastTest, MatchesReferenceAtAwkwardSizes) {
   if (fast_kernels().empty()) GTEST_SKIP() << "no vector kernel on this CPU or build";
   for (const std::string& kernel : fast_kernels()) {
     double worst_out = 0, worst_grads = 0;
     uint64_t seed = 500;
     for (const Case& c : awkward_cases()) {
-      manual_seed(seed++);
-      const Tensor q = make_input(c.BH, c.T, c.D, c.contiguous);
-      const Tensor k = make_input(c.BH, c.S, c.D, c.contiguous);
-      const Tensor v = make_input(c.BH, c.S, c.D, c.contiguous);
-      const Tensor g = randn({c.BH, c.T, c.D});
-      const AttentionOptions options = options_for(c);
-      const AttentionRun ref = run_on("reference", q, k, v, options, g);
-      const AttentionRun fast = run_on(kernel, q, k, v, options, g);
-      const std::string what = kernel + ", " + describe(c);
-      const double d_out = diff(fast.out, ref.out);
-      const double floor = std::max({max_abs(ref.dq), max_abs(ref.dk), max_abs(ref.dv)});
-      double d_grads = std::max({diff(fast.dq, ref.dq, floor), diff(fast.dk, ref.dk, floor),
-                                 diff(fast.dv, ref.dv, floor)});
-      if (ref.dmask.defined()) d_grads = std::max(d_grads, diff(fast.dmask, ref.dmask, floor));
-      EXPECT_LE(d_out, 1e-5) << what << ": output";
-      EXPECT_LE(d_grads, 1e-5) << what << ": gradients";
-      for (const Tensor& t : {fast.out, fast.dq, fast.dk, fast.dv})
-        EXPECT_TRUE(all_finite(t)) << what;
+      const auto [d_out, d_grads] = expect_matches_reference(kernel, c, seed++);
       worst_out = std::max(worst_out, d_out);
       worst_grads = std::max(worst_grads, d_grads);
     }
@@ -156,9 +167,25 @@ TEST(FusedAttentionFastTest, MatchesReferenceAtAwkwardSizes) {
   }
 }
 
+TEST(FusedAttentionFastTest, MatchesReferenceWhenQueryBlocksShareOnePackingOfKeys) {
+  // With many batch-heads a forward work item is a span of several 16-query blocks that pack
+  // their keys once (fused_attention.cpp). 16 x 130: spans of 2 blocks, the last one alone; 64 x
+  // 64: one span per batch-head. A window makes a span's keys start past key 0.
+  if (fast_kernels().empty()) GTEST_SKIP() << "no vector kernel on this CPU or build";
+  const Case cases[] = {{16, 130, 130, 16, MaskKind::Causal, false, true},
+                        {16, 130, 130, 5, MaskKind::Window, false, false},
+                        {16, 130, 130, 16, MaskKind::CausalWindow, true, true},
+                        {16, 130, 67, 16, MaskKind::None, false, true},
+                        {64, 64, 64, 16, MaskKind::Causal, false, true}};
+  for (const std::string& kernel : fast_kernels()) {
+    uint64_t seed = 900;
+    for (const Case& c : cases) expect_matches_reference(kernel, c, seed++);
+  }
+}
+
 TEST(FusedAttentionFastTest, OneAndTwoThreadsGiveTheSameBits) {
-  // Items are (batch-head, query block) forward and batch-heads backward, whatever the thread
-  // count, so the bits cannot depend on it.
+  // Items are (batch-head, span of query blocks) forward and batch-heads backward, whatever the
+  // thread count, so the bits cannot depend on it.
   const int threads = get_num_threads();
   for (const std::string& kernel : fast_kernels()) {
     for (MaskKind mask : {MaskKind::Causal, MaskKind::Float}) {
