@@ -337,6 +337,16 @@ struct FastInputs {
   Layouts at;       // where the rows of q, k, v and out (and their gradients) are
 };
 
+// factor * x, rows of n values (row stride x_stride), into dst with row stride n_padded, zero
+// padded.
+void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t x_stride,
+               int64_t n_padded, float factor) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * x_stride + c];
+    for (int64_t c = n; c < n_padded; ++c) dst[r * n_padded + c] = 0.0f;
+  }
+}
+
 // One batch-head's keys [j_begin, j_end), laid out the way the tiles read them, so no tile
 // transposes anything: every query block of an item reads the same keys.
 //   k_t:    (D, ld)      k transposed: a tile of keys is a column range of D rows
@@ -400,10 +410,7 @@ struct PackedKeys {
                         int64_t n, int64_t n_padded) {
     if (static_cast<int64_t>(dst.size()) < keys * n_padded)
       dst.resize(static_cast<size_t>(keys * n_padded));
-    for (int64_t j = 0; j < keys; ++j) {
-      std::copy_n(src + j * stride, n, dst.data() + j * n_padded);
-      std::fill(dst.data() + j * n_padded + n, dst.data() + (j + 1) * n_padded, 0.0f);
-    }
+    load_rows(dst.data(), src, keys, n, stride, n_padded, 1.0f);
   }
 };
 
@@ -433,16 +440,6 @@ FastWorkspace& thread_workspace(int64_t Dp, int64_t Dvp) {
   thread_local FastWorkspace workspace;
   workspace.reserve(Dp, Dvp);
   return workspace;
-}
-
-// factor * x, rows of n values (row stride x_stride), into dst with row stride n_padded, zero
-// padded.
-void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t x_stride,
-               int64_t n_padded, float factor) {
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * x_stride + c];
-    for (int64_t c = n; c < n_padded; ++c) dst[r * n_padded + c] = 0.0f;
-  }
 }
 
 // s: (rows, cols), row stride kKeyTile: the scores of queries i0 .. i0 + rows - 1 against keys
