@@ -23,8 +23,10 @@
 
 #include "autograd/node.h"
 #include "nn/functional.h"
+#include "tensor/cpu_features.h"
 #include "tensor/kernels.h"
-#include "tensor/vector_math.h"  // row_sum
+#include "tensor/layer_norm_rows.h"
+#include "tensor/simd/layer_norm_simd.h"
 
 namespace ag::nn::functional {
 
@@ -37,49 +39,36 @@ namespace {
 // and db are kept one per chunk and added in chunk order, so 1 and N threads give equal bits.
 constexpr int64_t kRowsPerChunk = 32;
 
+// The float32 row loops for this CPU, chosen once: the AVX2 build or this file's baseline
+// build of tensor/layer_norm_rows.h. Both give the same bits; only the speed differs.
+struct LayerNormRowsF32 {
+  decltype(&kernels::layer_norm_forward_rows<float>) forward;
+  decltype(&kernels::layer_norm_backward_rows<float>) backward;
+};
+
+const LayerNormRowsF32& layer_norm_rows_f32() {
+  static const LayerNormRowsF32 rows = [] {
+#if defined(AG_HAVE_SIMD)
+    if (cpu_has_avx2())
+      return LayerNormRowsF32{kernels::simd::layer_norm_forward_rows_f32_avx2,
+                              kernels::simd::layer_norm_backward_rows_f32_avx2};
+#endif
+    return LayerNormRowsF32{kernels::layer_norm_forward_rows<float>,
+                            kernels::layer_norm_backward_rows<float>};
+  }();
+  return rows;
+}
+
 // y = x_hat * w + b per row; also writes mean and rstd.
 // x, y: (N, C) contiguous   w, b: (C) or null   mean, rstd: (N)
 template <typename T>
 void layer_norm_forward(T* y, double* mean, double* rstd, const T* x, const T* w, const T* b,
                         int64_t N, int64_t C, double eps) {
+  auto rows = kernels::layer_norm_forward_rows<T>;
+  if constexpr (std::is_same_v<T, float>) rows = layer_norm_rows_f32().forward;
   parallel_for(0, N, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* x_row = x + r * C;
-      T* y_row = y + r * C;
-      // Two passes (mean, then the squares around it): the one-pass E[x^2] - E[x]^2 cancels
-      // catastrophically when the mean is large next to the spread.
-      const double sum = kernels::row_sum<T>(C, [&](int64_t c) { return double(x_row[c]); });
-      const double m = sum / static_cast<double>(C);
-      const double sq =
-          kernels::row_sum<T>(C, [&](int64_t c) { return (x_row[c] - m) * (x_row[c] - m); });
-      const double s = 1.0 / std::sqrt(sq / static_cast<double>(C) + eps);
-      mean[r] = m;
-      rstd[r] = s;
-      if (w && b) {  // the common case gets a loop without null tests, so it vectorises
-        for (int64_t c = 0; c < C; ++c)
-          y_row[c] = static_cast<T>((x_row[c] - m) * s * w[c] + b[c]);
-      } else {
-        for (int64_t c = 0; c < C; ++c) {
-          double v = (x_row[c] - m) * s;
-          if (w) v *= w[c];
-          if (b) v += b[c];
-          y_row[c] = static_cast<T>(v);
-        }
-      }
-    }
+    rows(y, mean, rstd, x, w, b, r0, r1, C, eps);
   });
-}
-
-// One row's share of the parameter gradients: dw += dy * x_hat, db += dy.   all: (C)
-// __restrict tells the compiler the four rows never overlap; without it GCC vectorises behind
-// a run-time overlap test that fails for these rows and runs the scalar copy instead.
-template <typename T>
-void add_param_grads(double* __restrict dw, double* __restrict db, const T* __restrict dy,
-                     const T* __restrict x, double mean, double rstd, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) {
-    dw[c] += dy[c] * ((x[c] - mean) * rstd);
-    db[c] += dy[c];
-  }
 }
 
 // The backward of layer_norm_forward. dx is written; dw, db (when not null) get the sums over
@@ -91,37 +80,12 @@ void layer_norm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* 
   const bool want_params = dw || db;
   // One (dw, db) partial per chunk: (num_chunks, 2, C).
   std::vector<double> partial(want_params ? static_cast<size_t>(num_chunks * 2 * C) : 0, 0.0);
+  auto rows = kernels::layer_norm_backward_rows<T>;
+  if constexpr (std::is_same_v<T, float>) rows = layer_norm_rows_f32().backward;
   parallel_for(0, N, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
     double* dw_part = want_params ? partial.data() + (r0 / kRowsPerChunk) * 2 * C : nullptr;
     double* db_part = want_params ? dw_part + C : nullptr;
-    for (int64_t r = r0; r < r1; ++r) {
-      const T* x_row = x + r * C;
-      const T* dy_row = dy + r * C;
-      T* dx_row = dx + r * C;
-      const double m = mean[r], s = rstd[r];
-      // g = dy * w, or dy without affine weights. The choice is made once per row, outside
-      // the loops: a `w ? ... : ...` inside them cannot be vectorised (w[c] may not be read
-      // when w is null), and either way each element is computed by the same expression.
-      auto process_row = [&](auto with_w) {
-        auto g_at = [&](int64_t c) {
-          if constexpr (decltype(with_w)::value) return dy_row[c] * static_cast<double>(w[c]);
-          else return static_cast<double>(dy_row[c]);
-        };
-        // Pass 1: the two row means of g and g * x_hat, and this row's share of dw, db.
-        const double mean_g = kernels::row_sum<T>(C, g_at) / static_cast<double>(C);
-        const double mean_g_xhat =
-            kernels::row_sum<T>(C, [&](int64_t c) { return g_at(c) * ((x_row[c] - m) * s); }) /
-            static_cast<double>(C);
-        if (want_params) add_param_grads(dw_part, db_part, dy_row, x_row, m, s, C);
-        // Pass 2: dx = rstd * (g - mean(g) - x_hat * mean(g * x_hat)).
-        for (int64_t c = 0; c < C; ++c) {
-          const double x_hat = (x_row[c] - m) * s;
-          dx_row[c] = static_cast<T>(s * (g_at(c) - mean_g - x_hat * mean_g_xhat));
-        }
-      };
-      if (w) process_row(std::true_type{});
-      else process_row(std::false_type{});
-    }
+    rows(dx, dw_part, db_part, dy, x, w, mean, rstd, r0, r1, C);
   });
   if (!want_params) return;
   for (int64_t c = 0; c < C; ++c) {
