@@ -17,18 +17,22 @@
 // pure padding cannot poison a training run.
 //
 // float32 logits take exp from tensor/vector_math.h (vectorised, under 1 ulp of float), float64
-// keeps std::exp, so float64 losses and gradients are exactly as before.
+// keeps std::exp, so float64 losses and gradients are exactly as before. The row loops are in
+// tensor/cross_entropy_rows.h, built here and, for float32 on a CPU with AVX2, in
+// tensor/simd/cross_entropy_avx2.cpp: the same bits, eight floats per instruction.
 //
 // Like layer_norm, the backward is a raw kernel, and under create_graph the same formula is
 // written with differentiable ops (softmax(x) - q), so cross_entropy is twice differentiable.
 #include <cmath>
-#include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "autograd/node.h"
 #include "nn/functional.h"
+#include "tensor/cpu_features.h"
+#include "tensor/cross_entropy_rows.h"
 #include "tensor/kernels.h"
-#include "tensor/vector_math.h"
+#include "tensor/simd/cross_entropy_simd.h"
 
 namespace ag::nn::functional {
 
@@ -39,46 +43,35 @@ namespace {
 
 constexpr int64_t kRowsPerChunk = 64;  // fixed: chunking never depends on the thread count
 
+// The float32 row loops for this CPU, chosen once: the AVX2 build or this file's baseline
+// build of tensor/cross_entropy_rows.h. Both give the same bits; only the speed differs.
+struct CrossEntropyRowsF32 {
+  decltype(&kernels::cross_entropy_forward_rows<float>) forward;
+  decltype(&kernels::cross_entropy_backward_rows<float>) backward;
+};
+
+const CrossEntropyRowsF32& cross_entropy_rows_f32() {
+  static const CrossEntropyRowsF32 rows = [] {
+#if defined(AG_HAVE_SIMD)
+    if (cpu_has_avx2())
+      return CrossEntropyRowsF32{kernels::simd::cross_entropy_forward_rows_f32_avx2,
+                                 kernels::simd::cross_entropy_backward_rows_f32_avx2};
+#endif
+    return CrossEntropyRowsF32{kernels::cross_entropy_forward_rows<float>,
+                               kernels::cross_entropy_backward_rows<float>};
+  }();
+  return rows;
+}
+
 // Per-row loss and lse.   logits: (N, V) contiguous   targets: (N)   loss, lse: (N)
 template <typename T>
 void cross_entropy_forward(double* loss, double* lse, const T* logits, const int64_t* targets,
                            int64_t N, int64_t V, int64_t ignore_index, double ls) {
+  auto rows = kernels::cross_entropy_forward_rows<T>;
+  if constexpr (std::is_same_v<T, float>) rows = cross_entropy_rows_f32().forward;
   parallel_for(0, N, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
-    std::vector<float> e(std::is_same_v<T, float> ? static_cast<size_t>(V) : 0);
-    float* e_row = e.data();  // float32 rows' exponentials
-    for (int64_t r = r0; r < r1; ++r) {
-      if (targets[r] == ignore_index) {
-        loss[r] = 0.0;
-        lse[r] = 0.0;  // unused: an ignored row has no gradient
-        continue;
-      }
-      const T* x_row = logits + r * V;
-      double max = -std::numeric_limits<double>::infinity();
-      for (int64_t c = 0; c < V; ++c) max = std::max(max, static_cast<double>(x_row[c]));
-      // exp(x - max) <= 1, so the sum is in [1, V]: it can neither overflow nor vanish.
-      double sum_exp = 0.0, sum_x = 0.0;
-      if constexpr (std::is_same_v<T, float>) {
-        // float32: the exponentials in one vectorised pass (exp_f32, under 1 ulp of float),
-        // then summed in double in a fixed order that vectorises too (kernels::row_sum).
-        for (int64_t c = 0; c < V; ++c)
-          e_row[c] = ag::kernels::exp_f32(static_cast<float>(x_row[c] - max));
-        sum_exp = ag::kernels::row_sum<T>(V, [&](int64_t c) { return double(e_row[c]); });
-        if (ls != 0.0)
-          for (int64_t k = 0; k < V; ++k) sum_x += x_row[k];
-      } else {
-        for (int64_t c = 0; c < V; ++c) {
-          sum_exp += std::exp(x_row[c] - max);
-          sum_x += x_row[c];
-        }
-      }
-      const double row_lse = max + std::log(sum_exp);
-      const double nll = row_lse - x_row[targets[r]];
-      const double smooth = static_cast<double>(V) * row_lse - sum_x;
-      lse[r] = row_lse;
-      // With ls = 0 this is exactly nll (the smoothing term is skipped, not multiplied by 0,
-      // so a -inf logit elsewhere in the row cannot turn the loss into NaN).
-      loss[r] = ls == 0.0 ? nll : (1.0 - ls) * nll + ls / static_cast<double>(V) * smooth;
-    }
+    std::vector<float> e(std::is_same_v<T, float> ? static_cast<size_t>(V) : 0);  // exp(x - max)
+    rows(loss, lse, logits, targets, r0, r1, V, ignore_index, ls, e.data());
   });
 }
 
@@ -88,30 +81,10 @@ template <typename T>
 void cross_entropy_backward(T* dx, const T* logits, const int64_t* targets, const double* lse,
                             const double* row_weight, int64_t N, int64_t V, int64_t ignore_index,
                             double ls) {
+  auto rows = kernels::cross_entropy_backward_rows<T>;
+  if constexpr (std::is_same_v<T, float>) rows = cross_entropy_rows_f32().backward;
   parallel_for(0, N, kRowsPerChunk, [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      T* dx_row = dx + r * V;
-      if (targets[r] == ignore_index || row_weight[r] == 0.0) {
-        for (int64_t c = 0; c < V; ++c) dx_row[c] = T(0);
-        continue;
-      }
-      const T* x_row = logits + r * V;
-      const double uniform = ls / static_cast<double>(V);
-      const int64_t t = targets[r];
-      const double w = row_weight[r], row_lse = lse[r];
-      // softmax = exp(x - lse): float32 through vector_math.h's exp_f32, so the loop
-      // vectorises; float64 through std::exp, exactly as before.
-      auto p = [&](int64_t c) -> double {
-        if constexpr (std::is_same_v<T, float>)
-          return ag::kernels::exp_f32(static_cast<float>(x_row[c] - row_lse));
-        else
-          return std::exp(x_row[c] - row_lse);
-      };
-      // Every class gets q = ls / V first; the target's q = (1 - ls) + ls / V is written after,
-      // so the loop has no branch on c.
-      for (int64_t c = 0; c < V; ++c) dx_row[c] = static_cast<T>(w * (p(c) - uniform));
-      dx_row[t] = static_cast<T>(w * (p(t) - ((1.0 - ls) + uniform)));
-    }
+    rows(dx, logits, targets, lse, row_weight, r0, r1, V, ignore_index, ls);
   });
 }
 

@@ -1,16 +1,23 @@
-// layer_norm_rows_test.cpp: the AVX2 build of layer norm's row loops (tensor/simd/
-// layer_norm_avx2.cpp) against the baseline build of the same loops (tensor/layer_norm_rows.h,
-// compiled here), bit for bit: mean, rstd, y, dx and the dw / db partials, at row widths around
-// the eight-accumulator sums (1, 7, 8, 9, 64, 130, 1031), with and without the affine weights,
-// and for rows whose mean is large next to their spread.
+// row_loops_test.cpp: the AVX2 builds of the layer norm and cross-entropy row loops
+// (tensor/simd/layer_norm_avx2.cpp, cross_entropy_avx2.cpp) against the baseline builds of the
+// same loops (tensor/layer_norm_rows.h, cross_entropy_rows.h, compiled here), bit for bit, at
+// row widths around the eight-accumulator sums (1, 7, 8, 9, 64, 65, 130, 1031):
+//   - layer norm: mean, rstd, y, dx and the dw / db partials, with and without the affine
+//     weights, and for a row whose mean is large next to its spread;
+//   - cross-entropy: loss, lse and dx, with label smoothing or without, ignored rows, a row
+//     weight of 0, logits of 1e4 and -inf.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstring>
 #include <vector>
 
+#include <limits>
+
 #include "tensor/cpu_features.h"
+#include "tensor/cross_entropy_rows.h"
 #include "tensor/layer_norm_rows.h"
+#include "tensor/simd/cross_entropy_simd.h"
 #include "tensor/simd/layer_norm_simd.h"
 
 namespace {
@@ -65,6 +72,44 @@ TEST(LayerNormRows, Avx2GivesTheBaselineBits) {
         EXPECT_TRUE(same_bits(part0, part1)) << "dw, db, C = " << C << ", affine " << affine;
         if (params) EXPECT_NE(part0[C], 0.5) << "db was not touched";  // (C = 1: x_hat = 0, dw += 0)
       }
+    }
+  }
+}
+
+TEST(CrossEntropyRows, Avx2GivesTheBaselineBits) {
+  if (!ag::cpu_has_avx2()) GTEST_SKIP() << "this CPU has no AVX2";
+  using ag::kernels::cross_entropy_backward_rows;
+  using ag::kernels::cross_entropy_forward_rows;
+  using ag::kernels::simd::cross_entropy_backward_rows_f32_avx2;
+  using ag::kernels::simd::cross_entropy_forward_rows_f32_avx2;
+  const int64_t N = 6, ignore = -100;
+  for (int64_t V : {1, 7, 8, 9, 65, 130, 1031}) {
+    std::vector<float> x(N * V);
+    for (int64_t i = 0; i < N * V; ++i) x[i] = 6.0f * std::sin(0.37f * static_cast<float>(i));
+    x[2 * V] = 1e4f;  // row 2: one huge logit (the shift by the row max keeps it finite)
+    if (V > 1) x[4 * V + 1] = -std::numeric_limits<float>::infinity();  // row 4: a -inf logit
+    const std::vector<int64_t> targets = {0, V - 1, 0, ignore, V / 2, V - 1};
+    // Row 5 weighs 0: its gradient is zeroed whatever the logits say.
+    const std::vector<double> weight = {1.0, 0.5, 2.0, 1.0, 1.0 / 3.0, 0.0};
+    for (double ls : {0.0, 0.1}) {
+      std::vector<double> loss0(N), loss1(N), lse0(N), lse1(N);
+      std::vector<float> e(V), dx0(N * V, 7.0f), dx1(N * V, 7.0f);
+      cross_entropy_forward_rows<float>(loss0.data(), lse0.data(), x.data(), targets.data(), 0,
+                                        N, V, ignore, ls, e.data());
+      cross_entropy_forward_rows_f32_avx2(loss1.data(), lse1.data(), x.data(), targets.data(), 0,
+                                          N, V, ignore, ls, e.data());
+      EXPECT_TRUE(same_bits(loss0, loss1)) << "loss, V = " << V << ", ls " << ls;
+      EXPECT_TRUE(same_bits(lse0, lse1)) << "lse, V = " << V << ", ls " << ls;
+      cross_entropy_backward_rows<float>(dx0.data(), x.data(), targets.data(), lse0.data(),
+                                         weight.data(), 0, N, V, ignore, ls);
+      cross_entropy_backward_rows_f32_avx2(dx1.data(), x.data(), targets.data(), lse1.data(),
+                                           weight.data(), 0, N, V, ignore, ls);
+      EXPECT_TRUE(same_bits(dx0, dx1)) << "dx, V = " << V << ", ls " << ls;
+      EXPECT_EQ(loss0[3], 0.0) << "an ignored row adds no loss";
+      EXPECT_EQ(dx0[5 * V], 0.0f) << "a row of weight 0 gets no gradient";
+      EXPECT_TRUE(std::isfinite(loss0[2])) << "V = " << V;
+      // A -inf logit costs nothing without smoothing; with it, smooth = V lse - sum(x) = +inf.
+      if (V > 1) EXPECT_EQ(std::isfinite(loss0[4]), ls == 0.0) << "V = " << V << ", ls " << ls;
     }
   }
 }
