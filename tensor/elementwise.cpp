@@ -329,8 +329,10 @@ namespace {
 struct GeluLoops {
   void (*forward)(const float* x, float* y, int64_t n);
   void (*backward)(const float* dy, const float* x, float* dx, int64_t n);
-  void (*forward_cdf)(const float* x, float* y, float* cdf, int64_t n);  // also keeps Phi(x)
-  void (*backward_cdf)(const float* dy, const float* x, const float* cdf, float* dx, int64_t n);
+  // bias_gelu's: x = h + b, keeping Phi(x) in the forward; the backward also adds dh to db_part.
+  void (*bias_forward_cdf)(const float* h, const float* b, float* y, float* cdf, int64_t n);
+  void (*bias_backward_cdf)(const float* dy, const float* h, const float* b, const float* cdf,
+                            float* dh, double* db_part, int64_t n);
 };
 
 const GeluLoops& gelu_loops() {
@@ -338,13 +340,14 @@ const GeluLoops& gelu_loops() {
 #if defined(AG_HAVE_SIMD)
     if (cpu_has_avx512())
       return GeluLoops{simd::gelu_erf_f32_avx512, simd::gelu_erf_backward_f32_avx512,
-                       simd::gelu_erf_cdf_f32_avx512, simd::gelu_erf_backward_cdf_f32_avx512};
+                       simd::bias_gelu_erf_cdf_f32_avx512,
+                       simd::bias_gelu_erf_backward_cdf_f32_avx512};
     if (cpu_has_avx2())
       return GeluLoops{simd::gelu_erf_f32_avx2, simd::gelu_erf_backward_f32_avx2,
-                       simd::gelu_erf_cdf_f32_avx2, simd::gelu_erf_backward_cdf_f32_avx2};
+                       simd::bias_gelu_erf_cdf_f32_avx2, simd::bias_gelu_erf_backward_cdf_f32_avx2};
 #endif
-    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop, gelu_erf_cdf_f32_loop,
-                     gelu_erf_backward_cdf_f32_loop};
+    return GeluLoops{gelu_erf_f32_loop, gelu_erf_backward_f32_loop, bias_gelu_erf_cdf_f32_loop,
+                     bias_gelu_erf_backward_cdf_f32_loop};
   }();
   return loops;
 }
@@ -422,28 +425,40 @@ void check_bias_gelu(const Tensor& h, const Tensor& b, const char* op) {
 }
 
 // One row: t = h + b into the scratch row t, then y = gelu(t) (forward, dy null) or
-// dh = dy * gelu'(t) (backward) into out. t is separate from out so the vector loops never see
-// their input and output alias (the compiler would fall back to scalar code for that).
+// dh = dy * gelu'(t) (backward) into out, whose values the backward also adds to db_part (C
+// running sums in double). t is separate from out so the vector loops never see their input
+// and output alias (the compiler would fall back to scalar code for that).
 // Float32 erf form only, or null: keep_cdf, the forward's row of Phi(t) to write; kept_cdf,
-// the backward's to read.
+// the backward's to read. With either, one fused loop adds the bias itself (and sums db).
 template <typename T>
-void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, float* keep_cdf,
-                   const float* kept_cdf, int64_t C, bool tanh_form) {
-  for (int64_t c = 0; c < C; ++c) t[c] = h[c] + b[c];
+void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, double* db_part,
+                   float* keep_cdf, const float* kept_cdf, int64_t C, bool tanh_form) {
   if constexpr (std::is_same_v<T, float>) {
-    if (!tanh_form) {
+    if (!tanh_form && (keep_cdf || kept_cdf)) {
       const GeluLoops& loops = gelu_loops();
-      if (dy && kept_cdf) loops.backward_cdf(dy, t, kept_cdf, out, C);
-      else if (dy) loops.backward(dy, t, out, C);
-      else if (keep_cdf) loops.forward_cdf(t, out, keep_cdf, C);
-      else loops.forward(t, out, C);
+      if (dy) loops.bias_backward_cdf(dy, h, b, kept_cdf, out, db_part, C);
+      else loops.bias_forward_cdf(h, b, out, keep_cdf, C);
       return;
     }
   }
-  for (int64_t c = 0; c < C; ++c) {
-    if (dy) out[c] = dy[c] * (tanh_form ? gelu_tanh_grad(t[c]) : gelu_erf_grad(t[c]));
-    else out[c] = tanh_form ? gelu_tanh(t[c]) : gelu_erf(t[c]);
+  for (int64_t c = 0; c < C; ++c) t[c] = h[c] + b[c];
+  bool done = false;
+  if constexpr (std::is_same_v<T, float>) {
+    if (!tanh_form) {
+      const GeluLoops& loops = gelu_loops();
+      if (dy) loops.backward(dy, t, out, C);
+      else loops.forward(t, out, C);
+      done = true;
+    }
   }
+  if (!done) {
+    for (int64_t c = 0; c < C; ++c) {
+      if (dy) out[c] = dy[c] * (tanh_form ? gelu_tanh_grad(t[c]) : gelu_erf_grad(t[c]));
+      else out[c] = tanh_form ? gelu_tanh(t[c]) : gelu_erf(t[c]);
+    }
+  }
+  if (dy)
+    for (int64_t c = 0; c < C; ++c) db_part[c] += out[c];
 }
 }  // namespace
 
@@ -462,7 +477,7 @@ Tensor bias_gelu(const Tensor& h, const Tensor& b, bool tanh_form, Tensor* cdf) 
     parallel_for(0, N, kBiasGeluRows, [&](int64_t r0, int64_t r1) {
       std::vector<T> t(static_cast<size_t>(C));
       for (int64_t r = r0; r < r1; ++r)
-        bias_gelu_row<T>(yp + r * C, t.data(), hp + r * C, bp, nullptr,
+        bias_gelu_row<T>(yp + r * C, t.data(), hp + r * C, bp, nullptr, nullptr,
                          cdfp ? cdfp + r * C : nullptr, nullptr, C, tanh_form);
     });
   });
@@ -497,10 +512,8 @@ std::pair<Tensor, Tensor> bias_gelu_backward(const Tensor& dy, const Tensor& h, 
       double* part = partial.data() + (r0 / kBiasGeluRows) * C;
       std::vector<T> t(static_cast<size_t>(C));
       for (int64_t r = r0; r < r1; ++r) {
-        T* dh_row = dhp + r * C;
-        bias_gelu_row<T>(dh_row, t.data(), hp + r * C, bp, dyp + r * C, nullptr,
+        bias_gelu_row<T>(dhp + r * C, t.data(), hp + r * C, bp, dyp + r * C, part, nullptr,
                          cdfp ? cdfp + r * C : nullptr, C, tanh_form);
-        for (int64_t c = 0; c < C; ++c) part[c] += dh_row[c];
       }
     });
     T* dbp = db.data_ptr<T>();

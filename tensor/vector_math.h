@@ -115,19 +115,28 @@ inline void gelu_erf_f32_loop(const float* x, float* y, int64_t n) {
 inline void gelu_erf_backward_f32_loop(const float* dy, const float* x, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_f32(x[i]);
 }
-// The same two, with Phi(x) kept from the forward for the backward: the backward then needs
-// one exp per element and no erf (whose division made it the dearer half). y and dx are the
-// bits of the loops above, since erf_f32 gives the same Phi in both.
-inline void gelu_erf_cdf_f32_loop(const float* x, float* y, float* cdf, int64_t n) {
+// bias_gelu's two loops (x = h + b, then GELU), with Phi(x) kept from the forward for the
+// backward: the backward then needs one exp per element and no erf (whose division made it the
+// dearer half), and it also adds each dh into db_part, the bias gradient's running sums in
+// double. Adding the bias inside the loop saves a pass over a row of x. y and dh are the bits
+// of the loops above applied to x = h + b, since erf_f32 gives the same Phi in both.
+inline void bias_gelu_erf_cdf_f32_loop(const float* h, const float* b, float* y, float* cdf,
+                                       int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float e = erf_f32(x[i] * 0.707106781186547524f);
-    y[i] = 0.5f * x[i] * (1.0f + e);  // gelu_erf_f32
-    cdf[i] = 0.5f * (1.0f + e);       // as in gelu_erf_grad_f32
+    const float x = h[i] + b[i];
+    const float e = erf_f32(x * 0.707106781186547524f);
+    y[i] = 0.5f * x * (1.0f + e);  // gelu_erf_f32
+    cdf[i] = 0.5f * (1.0f + e);    // as in gelu_erf_grad_f32
   }
 }
-inline void gelu_erf_backward_cdf_f32_loop(const float* dy, const float* x, const float* cdf,
-                                           float* dx, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * gelu_erf_grad_from_cdf_f32(x[i], cdf[i]);
+inline void bias_gelu_erf_backward_cdf_f32_loop(const float* dy, const float* h, const float* b,
+                                                const float* cdf, float* dh, double* db_part,
+                                                int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = dy[i] * gelu_erf_grad_from_cdf_f32(h[i] + b[i], cdf[i]);
+    dh[i] = d;
+    db_part[i] += d;
+  }
 }
 
 // sum over i in [0, n) of term(i), in double: a row's sum in layer_norm and cross_entropy. One

@@ -11,13 +11,15 @@ void gelu_erf_backward_f32_avx2(const float* dy, const float* x, float* dx, int6
   gelu_erf_backward_f32_loop(dy, x, dx, n);
 }
 
-void gelu_erf_cdf_f32_avx2(const float* x, float* y, float* cdf, int64_t n) {
-  gelu_erf_cdf_f32_loop(x, y, cdf, n);
+void bias_gelu_erf_cdf_f32_avx2(const float* h, const float* b, float* y, float* cdf,
+                                int64_t n) {
+  bias_gelu_erf_cdf_f32_loop(h, b, y, cdf, n);
 }
 
-void gelu_erf_backward_cdf_f32_avx2(const float* dy, const float* x, const float* cdf, float* dx,
-                                    int64_t n) {
-  gelu_erf_backward_cdf_f32_loop(dy, x, cdf, dx, n);
+void bias_gelu_erf_backward_cdf_f32_avx2(const float* dy, const float* h, const float* b,
+                                         const float* cdf, float* dh, double* db_part,
+                                         int64_t n) {
+  bias_gelu_erf_backward_cdf_f32_loop(dy, h, b, cdf, dh, db_part, n);
 }
 
 }  // namespace ag::kernels::simd

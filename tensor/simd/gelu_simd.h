@@ -12,12 +12,15 @@ void gelu_erf_f32_avx2(const float* x, float* y, int64_t n);
 void gelu_erf_backward_f32_avx2(const float* dy, const float* x, float* dx, int64_t n);
 void gelu_erf_f32_avx512(const float* x, float* y, int64_t n);
 void gelu_erf_backward_f32_avx512(const float* dy, const float* x, float* dx, int64_t n);
-// The forms that keep Phi(x) (cdf) from the forward for the backward (vector_math.h).
-void gelu_erf_cdf_f32_avx2(const float* x, float* y, float* cdf, int64_t n);
-void gelu_erf_backward_cdf_f32_avx2(const float* dy, const float* x, const float* cdf, float* dx,
-                                    int64_t n);
-void gelu_erf_cdf_f32_avx512(const float* x, float* y, float* cdf, int64_t n);
-void gelu_erf_backward_cdf_f32_avx512(const float* dy, const float* x, const float* cdf,
-                                      float* dx, int64_t n);
+// bias_gelu's forms, which add the bias and keep Phi(x) (cdf) from the forward for the
+// backward (vector_math.h).
+void bias_gelu_erf_cdf_f32_avx2(const float* h, const float* b, float* y, float* cdf, int64_t n);
+void bias_gelu_erf_backward_cdf_f32_avx2(const float* dy, const float* h, const float* b,
+                                         const float* cdf, float* dh, double* db_part, int64_t n);
+void bias_gelu_erf_cdf_f32_avx512(const float* h, const float* b, float* y, float* cdf,
+                                  int64_t n);
+void bias_gelu_erf_backward_cdf_f32_avx512(const float* dy, const float* h, const float* b,
+                                           const float* cdf, float* dh, double* db_part,
+                                           int64_t n);
 
 }  // namespace ag::kernels::simd

@@ -1,7 +1,7 @@
 // vector_math_test.cpp: the branch-free erf_f32 and exp_f32 of tensor/vector_math.h against
 // double-precision std::erf / std::exp on a dense grid, with the error bounds the header states,
 // and their special values (NaN, +-inf, underflow); and the AVX2 / AVX-512 builds of the GELU
-// loops against the baseline build, bit for bit.
+// loops (bias_gelu's fused ones too) against the baseline build, bit for bit.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -97,6 +97,50 @@ TEST(VectorMath, SimdGeluLoopsGiveTheBaselineBits) {
       isa.backward(dy.data(), x.data(), wide.data(), n);
       EXPECT_EQ(std::memcmp(base.data(), wide.data(), sizeof(float) * n), 0) << isa.name << n;
     }
+  }
+}
+
+// bias_gelu's fused loops (bias added inside, Phi kept, db summed) against their baseline build,
+// and against the plain GELU loops applied to h + b: the same bits either way.
+TEST(VectorMath, SimdBiasGeluLoopsGiveTheBaselineBits) {
+  const int64_t C = 37, rows = 3, n = rows * C;
+  std::vector<float> h(n), b(C), dy(n), x(n);
+  for (int64_t i = 0; i < n; ++i) {
+    h[i] = std::sin(static_cast<float>(i) * 0.37f) * 7.0f;
+    dy[i] = std::cos(static_cast<float>(i) * 0.11f);
+  }
+  for (int64_t c = 0; c < C; ++c) b[c] = 0.5f * std::cos(static_cast<float>(c));
+  h[0] = 13.0f, h[1] = -13.0f, h[2] = std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < n; ++i) x[i] = h[i] + b[i % C];
+  using Forward = void (*)(const float*, const float*, float*, float*, int64_t);
+  using Backward = void (*)(const float*, const float*, const float*, const float*, float*,
+                            double*, int64_t);
+  struct Isa { const char* name; bool present; Forward forward; Backward backward; };
+  const Isa isas[] = {
+      {"baseline", true, ag::kernels::bias_gelu_erf_cdf_f32_loop,
+       ag::kernels::bias_gelu_erf_backward_cdf_f32_loop},
+      {"avx2", ag::cpu_has_avx2(), ag::kernels::simd::bias_gelu_erf_cdf_f32_avx2,
+       ag::kernels::simd::bias_gelu_erf_backward_cdf_f32_avx2},
+      {"avx512", ag::cpu_has_avx512(), ag::kernels::simd::bias_gelu_erf_cdf_f32_avx512,
+       ag::kernels::simd::bias_gelu_erf_backward_cdf_f32_avx512}};
+  // The reference: the plain loops on x = h + b, and db summed row by row in double.
+  std::vector<float> y_ref(n), dh_ref(n);
+  std::vector<double> db_ref(C, 0.25);
+  ag::kernels::gelu_erf_f32_loop(x.data(), y_ref.data(), n);
+  ag::kernels::gelu_erf_backward_f32_loop(dy.data(), x.data(), dh_ref.data(), n);
+  for (int64_t i = 0; i < n; ++i) db_ref[i % C] += dh_ref[i];
+  for (const Isa& isa : isas) {
+    if (!isa.present) continue;
+    std::vector<float> y(n), cdf(n), dh(n);
+    std::vector<double> db(C, 0.25);  // the loop adds to what is there
+    for (int64_t r = 0; r < rows; ++r) {
+      isa.forward(h.data() + r * C, b.data(), y.data() + r * C, cdf.data() + r * C, C);
+      isa.backward(dy.data() + r * C, h.data() + r * C, b.data(), cdf.data() + r * C,
+                   dh.data() + r * C, db.data(), C);
+    }
+    EXPECT_EQ(std::memcmp(y.data(), y_ref.data(), sizeof(float) * n), 0) << isa.name;
+    EXPECT_EQ(std::memcmp(dh.data(), dh_ref.data(), sizeof(float) * n), 0) << isa.name;
+    EXPECT_EQ(std::memcmp(db.data(), db_ref.data(), sizeof(double) * C), 0) << isa.name;
   }
 }
 #endif
