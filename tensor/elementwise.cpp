@@ -442,16 +442,15 @@ void bias_gelu_row(T* out, T* t, const T* h, const T* b, const T* dy, double* db
     }
   }
   for (int64_t c = 0; c < C; ++c) t[c] = h[c] + b[c];
-  bool done = false;
+  const bool float_erf = std::is_same_v<T, float> && !tanh_form;  // the vector GELU loops
   if constexpr (std::is_same_v<T, float>) {
-    if (!tanh_form) {
+    if (float_erf) {
       const GeluLoops& loops = gelu_loops();
       if (dy) loops.backward(dy, t, out, C);
       else loops.forward(t, out, C);
-      done = true;
     }
   }
-  if (!done) {
+  if (!float_erf) {
     for (int64_t c = 0; c < C; ++c) {
       if (dy) out[c] = dy[c] * (tanh_form ? gelu_tanh_grad(t[c]) : gelu_erf_grad(t[c]));
       else out[c] = tanh_form ? gelu_tanh(t[c]) : gelu_erf(t[c]);

@@ -3,7 +3,8 @@
 // header has only the arithmetic, so that it can be compiled twice:
 //   - in layer_norm.cpp with the baseline flags (SSE2: two doubles per instruction), and
 //   - in tensor/simd/layer_norm_avx2.cpp with AVX2 (four doubles per instruction), which the
-//     float32 layer norm uses when the CPU has it (1.6x faster at GPT small's rows).
+//     float32 layer norm uses when the CPU has it (a forward + backward benchmark at (2048,
+//     384) took 26% fewer cycles in all, allocation and autograd included).
 // The two give the same bits: nothing here reassociates a sum (row_sum's eight accumulators
 // have a fixed order whatever the vector width), and the AVX2 file is compiled with
 // -ffp-contract=off, so no multiply and add are fused into one rounding.

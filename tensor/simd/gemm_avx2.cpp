@@ -173,7 +173,7 @@ void transpose_4x4(double* dst, int64_t dst_stride, const double* src, int64_t s
 
 }  // namespace
 
-// Blocking: mr * kc * sizeof(T) of packed A micro-panel (9 KiB) in L1 while the B micro-panels
+// Blocking: mr * kc * sizeof(T) of packed A micro-panel (6 KiB) in L1 while the B micro-panels
 // stream past; kc * nc * sizeof(T) of packed B (512 KiB) in L2.
 MicroKernel<float> avx2_kernel_f32() {
   return {"avx2", 6, 16, 256, 512, &micro_kernel_rows<float, 6, 2>, &pack_a_panel<float, 6>,
