@@ -53,6 +53,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
@@ -337,16 +338,6 @@ struct FastInputs {
   Layouts at;       // where the rows of q, k, v and out (and their gradients) are
 };
 
-// factor * x, rows of n values (row stride x_stride), into dst with row stride n_padded, zero
-// padded.
-void load_rows(float* dst, const float* x, int64_t rows, int64_t n, int64_t x_stride,
-               int64_t n_padded, float factor) {
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t c = 0; c < n; ++c) dst[r * n_padded + c] = factor * x[r * x_stride + c];
-    for (int64_t c = n; c < n_padded; ++c) dst[r * n_padded + c] = 0.0f;
-  }
-}
-
 // One batch-head's keys [j_begin, j_end), laid out the way the tiles read them, so no tile
 // transposes anything: every query block of an item reads the same keys.
 //   k_t:    (D, ld)      k transposed: a tile of keys is a column range of D rows
@@ -375,16 +366,17 @@ struct PackedKeys {
     const float* k_src = in.k + in.at.k(bh, begin);
     const float* v_src = in.v + in.at.v(bh, begin);
     const int64_t k_rs = in.at.k.row_stride, v_rs = in.at.v.row_stride;
-    transpose_into(k_t, k_src, k_rs, keys, D);
-    if (backward) transpose_into(v_t, v_src, v_rs, keys, Dv);
+    const AttentionMicroKernels& kern = *in.kernels;
+    transpose_into(kern, k_t, k_src, k_rs, keys, D);
+    if (backward) transpose_into(kern, v_t, v_src, v_rs, keys, Dv);
     k_rows_base = k_src, k_rows_stride = k_rs;
     v_rows_base = v_src, v_rows_stride = v_rs;
     if (backward && Dp != D) {
-      rows_into(k_rows, k_src, k_rs, keys, D, Dp);
+      rows_into(kern, k_rows, k_src, k_rs, keys, D, Dp);
       k_rows_base = k_rows.data(), k_rows_stride = Dp;
     }
     if (!backward && Dvp != Dv) {
-      rows_into(v_rows, v_src, v_rs, keys, Dv, Dvp);
+      rows_into(kern, v_rows, v_src, v_rs, keys, Dv, Dvp);
       v_rows_base = v_rows.data(), v_rows_stride = Dvp;
     }
   }
@@ -396,21 +388,18 @@ struct PackedKeys {
 
  private:
   // dst (n, ld) = src (keys, n)^T, zero past column `keys`.
-  void transpose_into(std::vector<float>& dst, const float* src, int64_t stride, int64_t keys,
-                      int64_t n) const {
+  void transpose_into(const AttentionMicroKernels& kern, std::vector<float>& dst,
+                      const float* src, int64_t stride, int64_t keys, int64_t n) const {
     if (static_cast<int64_t>(dst.size()) < n * ld) dst.resize(static_cast<size_t>(n * ld));
-    for (int64_t c = 0; c < n; ++c) {
-      float* row = dst.data() + c * ld;
-      for (int64_t j = 0; j < keys; ++j) row[j] = src[j * stride + c];
-      std::fill(row + keys, row + ld, 0.0f);
-    }
+    kern.transpose(dst.data(), ld, src, stride, keys, n);
   }
   // dst (keys, n_padded) = src (keys, n), zero past column n.
-  static void rows_into(std::vector<float>& dst, const float* src, int64_t stride, int64_t keys,
-                        int64_t n, int64_t n_padded) {
+  static void rows_into(const AttentionMicroKernels& kern, std::vector<float>& dst,
+                        const float* src, int64_t stride, int64_t keys, int64_t n,
+                        int64_t n_padded) {
     if (static_cast<int64_t>(dst.size()) < keys * n_padded)
       dst.resize(static_cast<size_t>(keys * n_padded));
-    load_rows(dst.data(), src, keys, n, stride, n_padded, 1.0f);
+    kern.scale_rows(dst.data(), n_padded, src, stride, keys, n, n_padded, 1.0f);
   }
 };
 
@@ -497,8 +486,8 @@ void forward_block(float* out, double* lse, const FastInputs& in, FastWorkspace&
   const int64_t T = p.T, D = p.D, Dv = p.Dv, Dp = in.Dp, Dvp = in.Dvp;
   const AttentionMicroKernels& kern = *in.kernels;
   const int64_t i0 = block * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
-  load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
-            static_cast<float>(p.scale));
+  kern.scale_rows(ws.q_block.data(), Dp, in.q + in.at.q(bh, i0), in.at.q.row_stride, rows, D, Dp,
+                  static_cast<float>(p.scale));
   std::fill_n(ws.m.data(), rows, kMinusInfF);
   std::fill_n(ws.l.data(), rows, 0.0f);
   std::fill_n(ws.acc.data(), rows * Dvp, 0.0f);
@@ -546,7 +535,7 @@ void forward_block(float* out, double* lse, const FastInputs& in, FastWorkspace&
     // l = 0: the row saw no key (fully masked): a zero row, and lse = -inf tells the
     // backward to give it zero gradients.
     const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-    for (int64_t c = 0; c < Dv; ++c) out[in.at.out(bh, i) + c] = ws.acc[r * Dvp + c] * inv_l;
+    kern.scale_rows(out + in.at.out(bh, i), 0, ws.acc.data() + r * Dvp, 0, 1, Dv, Dv, inv_l);
     lse[bh * T + i] = l > 0.0f ? static_cast<double>(ws.m[r]) + std::log(static_cast<double>(l))
                                : kMinusInf;
   }
@@ -599,18 +588,14 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
       std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
       std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
       // delta_i = dy_i . out_i = sum_j p_ij dP_ij (see the top of the file)
-      for (int64_t i = 0; i < T; ++i) {
-        double sum = 0.0;
-        for (int64_t c = 0; c < Dv; ++c)
-          sum += static_cast<double>(dy[in.at.out(bh, i) + c]) * out[in.at.out(bh, i) + c];
-        delta[i] = static_cast<float>(sum);
-      }
+      for (int64_t i = 0; i < T; ++i)
+        delta[i] = static_cast<float>(kern.dot(dy + in.at.out(bh, i), out + in.at.out(bh, i), Dv));
       for (int64_t block = 0; block < num_blocks; ++block) {
         const int64_t i0 = block * kQueryBlock, rows = std::min(T, i0 + kQueryBlock) - i0;
-        load_rows(ws.q_block.data(), in.q + in.at.q(bh, i0), rows, D, in.at.q.row_stride, Dp,
-                  scale);
-        load_rows(ws.dy_block.data(), dy + in.at.out(bh, i0), rows, Dv, in.at.out.row_stride, Dvp,
-                  1.0f);
+        kern.scale_rows(ws.q_block.data(), Dp, in.q + in.at.q(bh, i0), in.at.q.row_stride, rows,
+                        D, Dp, scale);
+        kern.scale_rows(ws.dy_block.data(), Dvp, dy + in.at.out(bh, i0), in.at.out.row_stride,
+                        rows, Dv, Dvp, 1.0f);
         std::fill_n(ws.acc.data(), rows * Dp, 0.0f);  // dq / scale for the block
         // p = exp(s - lse); a fully masked row (lse = -inf) shifts by +inf, so all its
         // weights are exp(-inf) = 0 and it gets no gradient.
@@ -645,12 +630,7 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
             kept = z;
           }
           // ds = p (dP - delta), into dp's place: the softmax backward, element by element.
-          for (int64_t r = 0; r < rows; ++r) {
-            const float delta_r = delta[i0 + r];
-            float* ds_row = dp + r * kKeyTile;
-            const float* p_row = prob + r * kKeyTile;
-            for (int64_t j = 0; j < cols; ++j) ds_row[j] = p_row[j] * (ds_row[j] - delta_r);
-          }
+          kern.softmax_backward(dp, prob, delta.data() + i0, kKeyTile, rows, cols);
           const float* ds = dp;
           if (dbias) {
             for (int64_t r = 0; r < rows; ++r) {
@@ -671,13 +651,12 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
           kern.gemm(rows, Dp, keys, ds, kKeyTile, 1, ws.keys.k_rows_tile(j0),
                     ws.keys.k_rows_stride, ws.acc.data(), Dp, true);
         }
-        for (int64_t r = 0; r < rows; ++r)
-          for (int64_t d = 0; d < D; ++d)
-            dq[in.at.q(bh, i0 + r) + d] = scale * ws.acc[r * Dp + d];
+        kern.scale_rows(dq + in.at.q(bh, i0), in.at.q.row_stride, ws.acc.data(), Dp, rows, D, D,
+                        scale);
       }
       for (int64_t j = 0; j < S; ++j) {
-        for (int64_t d = 0; d < D; ++d) dk[in.at.k(bh, j) + d] = dk_acc[j * Dp + d];
-        for (int64_t c = 0; c < Dv; ++c) dv[in.at.v(bh, j) + c] = dv_acc[j * Dvp + c];
+        std::memcpy(dk + in.at.k(bh, j), dk_acc.data() + j * Dp, D * sizeof(float));
+        std::memcpy(dv + in.at.v(bh, j), dv_acc.data() + j * Dvp, Dv * sizeof(float));
       }
     }
   });
@@ -689,10 +668,16 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
 const AttentionMicroKernels* kernels_named(std::string_view name) {
   if (name == "reference") return nullptr;
 #if defined(AG_HAVE_SIMD)
-  static const AttentionMicroKernels avx512 = kernels::simd::avx512_attention_kernels();
-  static const AttentionMicroKernels avx2 = kernels::simd::avx2_attention_kernels();
-  if (name == "avx512" && cpu_has_avx512()) return &avx512;
-  if (name == "avx2" && cpu_has_avx2()) return &avx2;
+  // Each table is built by a function of its own instruction set (which may use those
+  // instructions just to fill the struct), so only on a CPU that has it.
+  if (name == "avx512" && cpu_has_avx512()) {
+    static const AttentionMicroKernels avx512 = kernels::simd::avx512_attention_kernels();
+    return &avx512;
+  }
+  if (name == "avx2" && cpu_has_avx2()) {
+    static const AttentionMicroKernels avx2 = kernels::simd::avx2_attention_kernels();
+    return &avx2;
+  }
 #endif
   std::string available;
   for (const std::string& n : fused_attention_kernels_available())

@@ -30,6 +30,7 @@ struct Zmm {
   static Reg fmadd(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
   static Reg add(Reg a, Reg b) { return _mm512_add_ps(a, b); }
   static Reg sub(Reg a, Reg b) { return _mm512_sub_ps(a, b); }
+  static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
   static Reg max(Reg a, Reg b) { return _mm512_max_ps(a, b); }
   static Reg exp(Reg x) { return exp_avx512(x); }
   // Horizontal sum as a fixed tree: 256-bit halves, then the ymm tree of attention_avx2.cpp.

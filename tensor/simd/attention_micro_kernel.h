@@ -36,6 +36,25 @@ struct AttentionMicroKernels {
   // times 2^-53, so "u < p" is exactly "bits < threshold", with no double arithmetic.
   void (*dropout_row)(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b,
                       uint64_t c0, int64_t n, uint64_t threshold, float keep) = nullptr;
+
+  // The elementwise work around the tiles. Each is the plain loop's operations on each element,
+  // in the same order, so the bits are those of a scalar loop whatever the vector width.
+  // ds(i, j) = p(i, j) * (ds(i, j) - delta[i]), in place: the softmax backward.   n % 16 == 0
+  void (*softmax_backward)(float* ds, const float* p, const float* delta, int64_t ld, int64_t m,
+                           int64_t n) = nullptr;
+  // dst(i, c) = factor * src(i, c) for c < n, then 0 for n <= c < n_fill. dst, src row strides
+  // ldd, lds; n any.
+  void (*scale_rows)(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t m,
+                     int64_t n, int64_t n_fill, float factor) = nullptr;
+  // dst(c, j) = src(j, c) for j < keys, c < n, then 0 for keys <= j < ld: keys laid out as
+  // columns. dst: (n, ld); src: (keys, n), row stride lds.
+  void (*transpose)(float* dst, int64_t ld, const float* src, int64_t lds, int64_t keys,
+                    int64_t n) = nullptr;
+  // sum_c a[c] b[c] in double. A product of two floats is exact in double, so only the order
+  // of the additions matters, and it depends on n alone: the first n - n % 8 columns go to 8
+  // double lanes (column c to lane c % 8), summed in a fixed tree; the last n % 8 one by one
+  // into a separate sum, added last. The same in every build.
+  double (*dot)(const float* a, const float* b, int64_t n) = nullptr;
 };
 
 // Defined only in builds with the SIMD files (AG_HAVE_SIMD); the caller also checks the CPU

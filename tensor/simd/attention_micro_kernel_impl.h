@@ -7,15 +7,22 @@
 // vectors: kRows * kCols accumulators must fit in the register file with room for kCols vectors
 // of B and a broadcast, and should number at least FMA latency x FMA ports, or the chains of
 // fused multiply-adds wait on each other); Reg, zero(), set1(x), load(p), store(p, r), fmadd(a, b, c),
-// add, sub, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree); for dropout's
+// add, sub, mul, max, exp, and reduce_add / reduce_max (horizontal, in a fixed tree); for dropout's
 // Philox draws, 32-bit integer lanes IReg with iset1, iadd, ixor, isrl, lane_index (0, 1, ...),
 // mul_hi_lo (the high and low halves of 32 x 32 -> 64-bit products) and select_dropped.
+//
+// transpose and dot are written in AVX2 for both files (an AVX-512 CPU runs AVX2 too): they
+// move values or sum in double, where wider vectors would gain little, and so both builds give
+// the same bits.
 #pragma once
+
+#include <immintrin.h>
 
 #include <cstdint>
 
 #include "tensor/random.h"
 #include "tensor/simd/attention_micro_kernel.h"
+#include "tensor/simd/ymm_transpose.h"
 
 namespace ag::kernels::simd::attention_impl {
 
@@ -133,8 +140,69 @@ void dropout_row(float* z, uint64_t seed, uint64_t salt, uint64_t a, uint64_t b,
 }
 
 template <typename V>
+void softmax_backward(float* ds, const float* p, const float* delta, int64_t ld, int64_t m,
+                      int64_t n) {
+  for (int64_t i = 0; i < m; ++i) {
+    const typename V::Reg delta_i = V::set1(delta[i]);
+    for (int64_t j = 0; j < n; j += V::kLanes) {
+      float* ds_ij = ds + i * ld + j;
+      V::store(ds_ij, V::mul(V::load(p + i * ld + j), V::sub(V::load(ds_ij), delta_i)));
+    }
+  }
+}
+
+template <typename V>
+void scale_rows(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t m, int64_t n,
+                int64_t n_fill, float factor) {
+  const typename V::Reg f = V::set1(factor);
+  for (int64_t i = 0; i < m; ++i) {
+    float* d = dst + i * ldd;
+    const float* s = src + i * lds;
+    int64_t c = 0;
+    for (; c + V::kLanes <= n; c += V::kLanes) V::store(d + c, V::mul(f, V::load(s + c)));
+    for (; c < n; ++c) d[c] = factor * s[c];
+    for (; c < n_fill; ++c) d[c] = 0.0f;
+  }
+}
+
+// Whole (8, 8) blocks in registers, the ragged edges element by element. (A template on V like
+// the rest, though V is unused: that gives it V's internal linkage, so the AVX-512 file's copy
+// can never stand in for the AVX2 one at link time.)
+template <typename V>
+void transpose(float* dst, int64_t ld, const float* src, int64_t lds, int64_t keys,
+                      int64_t n) {
+  const int64_t keys8 = keys / 8 * 8, n8 = n / 8 * 8;
+  for (int64_t c = 0; c < n8; c += 8) {
+    for (int64_t j = 0; j < keys8; j += 8) transpose_8x8(dst + c * ld + j, ld, src + j * lds + c, lds);
+    for (int64_t cc = c; cc < c + 8; ++cc)
+      for (int64_t j = keys8; j < keys; ++j) dst[cc * ld + j] = src[j * lds + cc];
+  }
+  for (int64_t c = n8; c < n; ++c)
+    for (int64_t j = 0; j < keys; ++j) dst[c * ld + j] = src[j * lds + c];
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t j = keys; j < ld; ++j) dst[c * ld + j] = 0.0f;
+}
+
+template <typename V>
+double dot(const float* a, const float* b, int64_t n) {
+  __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8) {
+    acc0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + c)), _mm256_cvtps_pd(_mm_loadu_ps(b + c)), acc0);
+    acc1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + c + 4)),
+                           _mm256_cvtps_pd(_mm_loadu_ps(b + c + 4)), acc1);
+  }
+  double rest = 0.0;
+  for (; c < n; ++c) rest += static_cast<double>(a[c]) * b[c];
+  const __m256d sum4 = _mm256_add_pd(acc0, acc1);
+  const __m128d sum2 = _mm_add_pd(_mm256_castpd256_pd128(sum4), _mm256_extractf128_pd(sum4, 1));
+  return _mm_cvtsd_f64(_mm_add_sd(sum2, _mm_unpackhi_pd(sum2, sum2))) + rest;
+}
+
+template <typename V>
 AttentionMicroKernels make_kernels(const char* name) {
-  return {name, &gemm<V>, &row_max<V>, &exp_rows<V>, &dropout_row<V>};
+  return {name,           &gemm<V>,          &row_max<V>, &exp_rows<V>, &dropout_row<V>,
+          &softmax_backward<V>, &scale_rows<V>, &transpose<V>, &dot<V>};
 }
 
 }  // namespace ag::kernels::simd::attention_impl
