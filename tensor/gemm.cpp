@@ -58,7 +58,7 @@ void scalar_micro_kernel(int64_t k, const T* a, int64_t a_rs, int64_t a_cs, cons
 template <typename T>
 MicroKernel<T> scalar_kernel() {
   return {"scalar", 4, 8, 256, 512, &scalar_micro_kernel<T, 4, 8>, &pack_a_panel<T, 4>,
-          &pack_b_panels<T, 8>};
+          &pack_b_panels<T, 8>, kDirectBytes};
 }
 
 // ---- choosing a kernel ----------------------------------------------------------------------
@@ -156,9 +156,6 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Below this much work (2 M N K flops) waking a second thread costs more than it saves.
 inline constexpr double kMinParallelFlops = 4e6;
-// When op(A) and op(B) together fit in this many bytes (about half an L2), they are read in
-// place: packing would cost more than it saves, because everything stays in cache anyway.
-inline constexpr int64_t kDirectBytes = 512 * 1024;
 
 template <typename T>
 void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t M, int64_t N,
@@ -178,7 +175,7 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t 
   // Small problems skip packing: A is read in place, and B too unless it must be transposed
   // (the kernel needs NR contiguous columns of op(B) per step). Either way the kernel runs the
   // same FMA chains over the same passes, so the choice does not change the result.
-  const bool direct = (M * K + K * N) * int64_t(sizeof(T)) <= kDirectBytes;
+  const bool direct = (M * K + K * N) * int64_t(sizeof(T)) <= uk.direct_bytes;
   const bool pack_a = !direct;
   const bool pack_b = !direct || trans_b;
   const double flops = 2.0 * double(M) * double(N) * double(K);

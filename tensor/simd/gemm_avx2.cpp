@@ -140,16 +140,23 @@ using simd::transpose_8x8;
 
 }  // namespace
 
+// Operands are read in place only up to 128 KiB (128^3 and smaller), not the usual 512 KiB:
+// this CPU's L2 is 512 KiB, and a B read in place with a row stride of 1 KiB (N = 256) puts its
+// panel's rows in 4 of the 64 L1 sets, so they evict each other. Packed, 256^3 took 6-21% fewer
+// cycles and GPT tiny's (1024, 64) x (64, 256) 8% fewer; at 64^3 and 128^3 packing still costs
+// more than it saves (15-20% in GFLOP/s), so those stay direct.
+constexpr int64_t kAvx2DirectBytes = 128 * 1024;
+
 // Blocking: mr * kc * sizeof(T) of packed A micro-panel (6 KiB) in L1 while the B micro-panels
 // stream past; kc * nc * sizeof(T) of packed B (512 KiB) in L2.
 MicroKernel<float> avx2_kernel_f32() {
   return {"avx2", 6, 16, 256, 512, &micro_kernel_rows<float, 6, 2>, &pack_a_panel<float, 6>,
-          &pack_b_panels<float, 16, 8, &transpose_8x8>};
+          &pack_b_panels<float, 16, 8, &transpose_8x8>, kAvx2DirectBytes};
 }
 
 MicroKernel<double> avx2_kernel_f64() {
   return {"avx2", 6, 8, 256, 256, &micro_kernel_rows<double, 6, 2>, &pack_a_panel<double, 6>,
-          &pack_b_panels<double, 8, 4, &transpose_4x4>};
+          &pack_b_panels<double, 8, 4, &transpose_4x4>, kAvx2DirectBytes};
 }
 
 }  // namespace ag::kernels::gemm_detail

@@ -217,12 +217,12 @@ void transpose_8x8(double* dst, int64_t dst_stride, const double* src, int64_t s
 //   stream past it.   kc * nc * sizeof(T): the packed B block of a pass (768 KiB), kept in L2.
 MicroKernel<float> avx512_kernel_f32() {
   return {"avx512", 14, 32, 384, 512, &micro_kernel_rows<float, 14, 2>,
-          &pack_a_panel<float, 14>, &pack_b_panels<float, 32, 16, &transpose_16x16>};
+          &pack_a_panel<float, 14>, &pack_b_panels<float, 32, 16, &transpose_16x16>, kDirectBytes};
 }
 
 MicroKernel<double> avx512_kernel_f64() {
   return {"avx512", 14, 16, 384, 256, &micro_kernel_rows<double, 14, 2>,
-          &pack_a_panel<double, 14>, &pack_b_panels<double, 16, 8, &transpose_8x8>};
+          &pack_a_panel<double, 14>, &pack_b_panels<double, 16, 8, &transpose_8x8>, kDirectBytes};
 }
 
 }  // namespace ag::kernels::gemm_detail

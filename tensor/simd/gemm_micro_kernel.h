@@ -24,6 +24,10 @@ namespace ag::kernels::gemm_detail {
 inline constexpr int64_t kMaxKc = 512;
 inline constexpr int64_t kPackedRowStride = kMaxKc + 16;
 
+// The usual direct_bytes (below): when op(A) and op(B) together fit in about half of a 1 MiB
+// L2, packing costs more than it saves, because everything stays in cache anyway.
+inline constexpr int64_t kDirectBytes = 512 * 1024;
+
 template <typename T>
 using MicroKernelFn = void (*)(int64_t k, const T* a, int64_t a_rs, int64_t a_cs, const T* b,
                                int64_t b_rs, T* c, int64_t ldc, int64_t m, int64_t n,
@@ -42,6 +46,8 @@ using PackBFn = void (*)(T* bp, const T* b, int64_t b_rs, int64_t b_cs, int64_t 
 // A micro-kernel, its packers, and the cache blocking it was tuned with (loops in gemm.cpp):
 //   mr, nr: the register tile.   kc: depth of one pass (<= kMaxKc).
 //   nc: columns of B packed per pass; the packed kc x nc block stays in L2.
+//   direct_bytes: when op(A) and op(B) together fit in this many bytes, they are read in place
+//   rather than packed (B^T is packed anyway).
 template <typename T>
 struct MicroKernel {
   const char* name = nullptr;
@@ -49,6 +55,7 @@ struct MicroKernel {
   MicroKernelFn<T> fn = nullptr;
   PackAFn<T> pack_a = nullptr;
   PackBFn<T> pack_b = nullptr;
+  int64_t direct_bytes = 0;
 };
 
 // Each returns a kernel with fn == nullptr when that instruction set was not compiled in; the
