@@ -169,11 +169,11 @@ void scale_rows(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t 
 // the rest, though V is unused: that gives it V's internal linkage, so the AVX-512 file's copy
 // can never stand in for the AVX2 one at link time.)
 template <typename V>
-void transpose(float* dst, int64_t ld, const float* src, int64_t lds, int64_t keys,
-                      int64_t n) {
+void transpose(float* dst, int64_t ld, const float* src, int64_t lds, int64_t keys, int64_t n) {
   const int64_t keys8 = keys / 8 * 8, n8 = n / 8 * 8;
   for (int64_t c = 0; c < n8; c += 8) {
-    for (int64_t j = 0; j < keys8; j += 8) transpose_8x8(dst + c * ld + j, ld, src + j * lds + c, lds);
+    for (int64_t j = 0; j < keys8; j += 8)
+      transpose_8x8(dst + c * ld + j, ld, src + j * lds + c, lds);
     for (int64_t cc = c; cc < c + 8; ++cc)
       for (int64_t j = keys8; j < keys; ++j) dst[cc * ld + j] = src[j * lds + cc];
   }
@@ -188,7 +188,8 @@ double dot(const float* a, const float* b, int64_t n) {
   __m256d acc0 = _mm256_setzero_pd(), acc1 = _mm256_setzero_pd();
   int64_t c = 0;
   for (; c + 8 <= n; c += 8) {
-    acc0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + c)), _mm256_cvtps_pd(_mm_loadu_ps(b + c)), acc0);
+    acc0 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + c)),
+                           _mm256_cvtps_pd(_mm_loadu_ps(b + c)), acc0);
     acc1 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm_loadu_ps(a + c + 4)),
                            _mm256_cvtps_pd(_mm_loadu_ps(b + c + 4)), acc1);
   }
@@ -201,7 +202,7 @@ double dot(const float* a, const float* b, int64_t n) {
 
 template <typename V>
 AttentionMicroKernels make_kernels(const char* name) {
-  return {name,           &gemm<V>,          &row_max<V>, &exp_rows<V>, &dropout_row<V>,
+  return {name,           &gemm<V>,          &row_max<V>,   &exp_rows<V>, &dropout_row<V>,
           &softmax_backward<V>, &scale_rows<V>, &transpose<V>, &dot<V>};
 }
 
