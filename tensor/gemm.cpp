@@ -218,11 +218,15 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t 
         return B + pc * b_rs + jc + q * NR;
       };
 
-      // Tasks: a few runs of A micro-panels per thread, so a slow core does not hold up the
-      // rest; when there are too few row panels for that, the B panels are split as well.
+      // Tasks: many short runs of A micro-panels per thread, so a slow core does not hold up
+      // the rest; when there are too few row panels for that, the B panels are split as well.
+      // Every pass ends in a join, and a busy host slows one core at a time: 16 tasks per
+      // thread (a task of GPT medium's M = 2048 is ~11 panels) cut the total cycles of the
+      // medium, small and tiny steps at 2 threads by 2.8%, 1.0% and 5.8% (medians of 5)
+      // against 4 tasks per thread. Packing A is per panel, so short tasks repeat no work.
       int64_t row_tasks = 1, col_tasks = 1;
       if (threaded) {
-        row_tasks = std::min<int64_t>(m_panels, 4 * num_threads);
+        row_tasks = std::min<int64_t>(m_panels, 16 * num_threads);
         if (row_tasks < 2 * num_threads)
           col_tasks = std::min(num_panels, ceil_div(2 * num_threads, row_tasks));
       }
