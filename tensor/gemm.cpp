@@ -172,9 +172,10 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t 
   const int64_t a_rs = trans_a ? 1 : lda, a_cs = trans_a ? lda : 1;
   const int64_t b_rs = trans_b ? 1 : ldb, b_cs = trans_b ? ldb : 1;
 
-  // Small problems skip packing: A is read in place, and B too unless it must be transposed
-  // (the kernel needs NR contiguous columns of op(B) per step). Either way the kernel runs the
-  // same FMA chains over the same passes, so the choice does not change the result.
+  // Small problems (up to the kernel's direct_bytes) skip packing: A is read in place, and B
+  // too unless it must be transposed (the kernel needs NR contiguous columns of op(B) per
+  // step). Either way the kernel runs the same FMA chains over the same passes, so the choice
+  // does not change the result.
   const bool direct = (M * K + K * N) * int64_t(sizeof(T)) <= uk.direct_bytes;
   const bool pack_a = !direct;
   const bool pack_b = !direct || trans_b;

@@ -1,11 +1,14 @@
 // attention_micro_kernel.h: the few float32 building blocks the fast fused attention
 // (nn/functional/fused_attention.cpp) is made of, one set per instruction set (AVX2 and AVX-512,
 // in tensor/simd/attention_avx2.cpp and attention_avx512.cpp). The tiling, the online softmax
-// and the masks live in fused_attention.cpp; these only do arithmetic on small dense tiles.
+// and the masks live in fused_attention.cpp; these only do arithmetic on small dense tiles, and
+// the copies that lay q, k, v and dy out as the tiles read them (scale_rows, transpose) or
+// write the gradients back.
 //
 // Every tile the driver hands over is padded: a row of n values has n a multiple of 16 (both
-// widths divide it), with the padding zero (or -inf for scores), so the kernels never need a
-// masked tail.
+// widths divide it), with the padding zero (or -inf for scores), so the tile kernels never need
+// a masked tail. Only scale_rows, transpose and dot, which read the caller's unpadded rows,
+// take any n.
 //
 // Every result is a fixed chain of operations that depends only on the sizes passed in, never
 // on which thread runs it: the driver's bitwise reproducibility rests on that.
