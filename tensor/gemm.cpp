@@ -2,6 +2,7 @@
 #include "tensor/gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -251,23 +252,24 @@ void gemm_blocked(const MicroKernel<T>& uk, bool trans_a, bool trans_b, int64_t 
             a = ap;
           }
           // While the kernels below run, pull the next A micro-panel into L2 a slice per
-          // kernel call: its source is m short runs far apart in memory (kc runs when A is
-          // transposed), which the hardware prefetcher picks up too late. Into L2, not L1:
-          // each kernel call streams a 48 KiB B panel through the 32 KiB L1, which would
-          // evict the lines before packing reads them (measured: L1 hint 0.68 of peak at
-          // M=2048, K=512, N=128; L2 hint 0.78).
-          const int64_t next_m = pack_a && r + 1 < r1 ? std::min(MR, M - i - MR) : 0;
-          const T* next_run = A + (i + MR) * a_rs + pc * a_cs;
-          const int64_t runs = next_m ? (trans_a ? kc : next_m) : 0;
-          const int64_t run_bytes = (trans_a ? next_m : kc) * int64_t(sizeof(T));
-          const int64_t run_stride = trans_a ? a_cs : a_rs;
-          const int64_t runs_per_call = ceil_div(runs, q1 - q0);
-          int64_t run = 0;
+          // kernel call: its source is m short runs far apart in memory, which the hardware
+          // prefetcher picks up too late. Into L2, not L1: each kernel call streams a 48 KiB B
+          // panel through the 32 KiB L1, which would evict the lines before packing reads them
+          // (measured: L1 hint 0.68 of peak at M=2048, K=512, N=128; L2 hint 0.78).
+          // Not when A is transposed: the next panel is then the next few values of the rows
+          // this one was packed from, mostly in lines already loaded, and its kc prefetches per
+          // panel cost 11-20% of the cycles of the weight gradients with N = 64 (few kernel
+          // calls to spread them over), while gaining nothing at N = 384 or 1536.
+          const int64_t next_m = pack_a && !trans_a && r + 1 < r1 ? std::min(MR, M - i - MR) : 0;
+          const T* next_row = next_m ? A + (i + MR) * a_rs + pc : nullptr;
+          const int64_t row_bytes = kc * int64_t(sizeof(T));
+          const int64_t rows_per_call = ceil_div(next_m, q1 - q0);
+          int64_t row = 0;
           for (int64_t q = q0; q < q1; ++q) {
-            for (const int64_t end = std::min(runs, run + runs_per_call); run < end; ++run) {
-              const char* bytes = reinterpret_cast<const char*>(next_run + run * run_stride);
-              for (int64_t offset = 0; offset < run_bytes + 64; offset += 64)
-                __builtin_prefetch(bytes + std::min(offset, run_bytes - 1), /*rw=*/0, /*locality=*/1);
+            for (const int64_t end = std::min(next_m, row + rows_per_call); row < end; ++row) {
+              const auto first = reinterpret_cast<uintptr_t>(next_row + row * a_rs);
+              for (uintptr_t line = first & ~uintptr_t{63}; line < first + row_bytes; line += 64)
+                __builtin_prefetch(reinterpret_cast<const char*>(line), /*rw=*/0, /*locality=*/1);
             }
             const int64_t j = jc + q * NR;
             int64_t b_panel_rs = 0;

@@ -31,8 +31,7 @@ std::pair<int64_t, int64_t> pack_a_panel(T* ap, const T* a, int64_t a_rs, int64_
                                          int64_t m, int64_t k) {
   if (a_rs == 1) {
     if (m == MR) {
-      for (int64_t p = 0; p < k; ++p)
-        for (int i = 0; i < MR; ++i) ap[p * MR + i] = a[p * a_cs + i];
+      for (int64_t p = 0; p < k; ++p) std::memcpy(ap + p * MR, a + p * a_cs, MR * sizeof(T));
     } else {
       for (int64_t p = 0; p < k; ++p) std::memcpy(ap + p * MR, a + p * a_cs, m * sizeof(T));
     }
