@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "autograd/ops.h"
 #include "tensor/kernels.h"
@@ -142,6 +143,32 @@ TEST(ThreadPoolTest, WorkersJoinJobsWhetherSpinningOrAsleep) {
       if (arrived.load() == 2) ++met;
     });
     EXPECT_EQ(met.load(), 2) << "round " << round << (round % 2 ? " (after a pause)" : " (back to back)");
+  }
+}
+
+TEST(ThreadPoolTest, EachThreadRunsItsOwnRunOfChunksFirst) {
+  // With n threads, thread t owns chunks [t C / n, (t + 1) C / n) and starts there, so a row
+  // stays on one core from one op to the next. Here C = n and every chunk waits until all n
+  // have started: each thread holds exactly one chunk, and it must be its own. The caller is
+  // thread 0, so chunk 0 runs on the calling thread and the others on distinct workers.
+  ThreadCountRestorer restore;
+  for (int threads : {2, 3}) {
+    set_num_threads(threads);
+    for (int round = 0; round < 20; ++round) {
+      std::atomic<int> arrived{0};
+      std::vector<std::thread::id> ran_on(static_cast<size_t>(threads));
+      parallel_for(0, threads, 1, [&](int64_t b, int64_t) {
+        ran_on[static_cast<size_t>(b)] = std::this_thread::get_id();
+        ++arrived;
+        const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+        while (arrived.load() < threads && std::chrono::steady_clock::now() < give_up)
+          std::this_thread::yield();
+      });
+      ASSERT_EQ(arrived.load(), threads);
+      EXPECT_EQ(ran_on[0], std::this_thread::get_id()) << threads << " threads, round " << round;
+      const std::set<std::thread::id> distinct(ran_on.begin(), ran_on.end());
+      EXPECT_EQ(distinct.size(), static_cast<size_t>(threads));
+    }
   }
 }
 
