@@ -133,6 +133,40 @@ TEST(ReduceTest, ColumnSumFastPathMatchesTheGeneralPath) {
   expect_close(kernels::sum_to(x, {300}).to_vector<double>(), general.sum({0, 1}).to_vector<double>(), "sum_to");
 }
 
+TEST(ReduceTest, ColumnSumsOfTallNarrowBlocksAddRunsOfRowsInOrder) {
+  // A bias gradient sums B * T rows of C <= 1024 columns. Those rows are cut into runs of at
+  // least 256 (at most 64 runs), each run's column sums are a partial, and the partials are
+  // added in run order: the same order as this loop, so float64 gives exactly its bits.
+  manual_seed(3);
+  for (const auto [rows, cols] : {std::pair<int64_t, int64_t>{1024, 64}, {2049, 300},
+                                  {100001, 3}, {255, 7}, {300, 1025}}) {
+    const Tensor x = randn({rows, cols}, kFloat64);
+    const std::vector<double> values = x.to_vector<double>();
+    const int64_t run_rows = std::max<int64_t>(256, (rows + 63) / 64);
+    const bool split = cols <= 1024;
+    std::vector<double> want(static_cast<size_t>(cols), 0.0);
+    for (int64_t c = 0; c < cols; ++c) {
+      double total = 0.0;
+      for (int64_t r0 = 0; r0 < rows; r0 += split ? run_rows : rows) {
+        double run = 0.0;
+        for (int64_t r = r0; r < std::min(rows, r0 + (split ? run_rows : rows)); ++r)
+          run += values[static_cast<size_t>(r * cols + c)];
+        total = r0 == 0 ? run : total + run;
+      }
+      want[static_cast<size_t>(c)] = total;
+    }
+    EXPECT_EQ(x.sum({0}).to_vector<double>(), want) << rows << " x " << cols;
+    // float32 sums the same runs in double, then rounds once: the float64 sums of its values.
+    const Tensor xf = x.to(kFloat32);
+    EXPECT_EQ(xf.sum({0}).to_vector<float>(),
+              xf.to(kFloat64).sum({0}).to(kFloat32).to_vector<float>()) << rows << " x " << cols;
+  }
+  // Cancellation across runs survives: 1e8 (run 0) + 1 (run 1) - 1e8 (run 2) in float32.
+  std::vector<float> column(1000, 0.0f);
+  column[0] = 1e8f, column[300] = 1.f, column[600] = -1e8f;
+  EXPECT_EQ(from_vector<float>(column, {1000, 1}).sum({0}).item<float>(), 1.f);
+}
+
 TEST(ReduceTest, Float32SumsAccumulateInDouble) {
   // In float32, 1e8 + 1 rounds back to 1e8 and the 1 is lost; a double accumulator keeps it.
   const Tensor x = from_vector<float>({1e8f, 1.f, -1e8f}, {3});

@@ -189,6 +189,8 @@ TEST(ThreadPoolTest, ReductionsAreBitwiseIdenticalForAnyThreadCount) {
   const Tensor x = randn({300, 1001});
   expect_same_bits_for_any_thread_count([&] { return x.sum({1}); }, "row sums");
   expect_same_bits_for_any_thread_count([&] { return x.sum({0}); }, "column sums");
+  const Tensor tall = randn({3000, 70});  // summed in runs of rows (a bias gradient's shape)
+  expect_same_bits_for_any_thread_count([&] { return tall.sum({0}); }, "tall column sums");
   expect_same_bits_for_any_thread_count([&] { return x.sum(); }, "total");
   expect_same_bits_for_any_thread_count([&] { return x.t().mean({0}); }, "strided mean");
   expect_same_bits_for_any_thread_count([&] { return amax(x, {1}); }, "max");
