@@ -411,12 +411,14 @@ struct FastWorkspace {
   std::vector<float> s, p, dp, pz;   // (kQueryBlock, kKeyTile)
   std::vector<float> acc;      // (kQueryBlock, Dvp) forward output, (kQueryBlock, Dp) dq
   std::vector<float> m, l, shift, row_stat;  // (kQueryBlock)
+  std::vector<float> dk_acc, dv_acc;  // backward only: (S, Dp) and (S, Dvp), a batch-head's sums
+  std::vector<float> delta;    // backward only: (T)
   PackedKeys keys;             // the keys of the item being worked on
 
+  static void grow(std::vector<float>& buffer, int64_t n) {
+    if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  }
   void reserve(int64_t Dp, int64_t Dvp) {
-    const auto grow = [](std::vector<float>& buffer, int64_t n) {
-      if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
-    };
     grow(q_block, kQueryBlock * Dp);
     grow(dy_block, kQueryBlock * Dvp);
     for (auto* tile : {&s, &p, &dp, &pz}) grow(*tile, kQueryBlock * kKeyTile);
@@ -581,12 +583,17 @@ void fast_attention_backward(float* dq, float* dk, float* dv, float* dbias, cons
   // rows of dq, dk, dv and sums them in a fixed order, whatever thread runs it.
   parallel_for(0, p.num_batch, 1, [&](int64_t bh_begin, int64_t bh_end) {
     FastWorkspace& ws = thread_workspace(Dp, Dvp);
-    std::vector<float> dk_acc(static_cast<size_t>(S * Dp)), dv_acc(static_cast<size_t>(S * Dvp));
-    std::vector<float> delta(static_cast<size_t>(T));
+    // The thread's own buffers, which outlive the call: no allocation per batch-head.
+    FastWorkspace::grow(ws.dk_acc, S * Dp);
+    FastWorkspace::grow(ws.dv_acc, S * Dvp);
+    FastWorkspace::grow(ws.delta, T);
+    std::vector<float>& dk_acc = ws.dk_acc;
+    std::vector<float>& dv_acc = ws.dv_acc;
+    std::vector<float>& delta = ws.delta;
     for (int64_t bh = bh_begin; bh < bh_end; ++bh) {
       ws.keys.pack(in, /*backward=*/true, bh, 0, S);
-      std::fill(dk_acc.begin(), dk_acc.end(), 0.0f);
-      std::fill(dv_acc.begin(), dv_acc.end(), 0.0f);
+      std::fill_n(dk_acc.begin(), S * Dp, 0.0f);
+      std::fill_n(dv_acc.begin(), S * Dvp, 0.0f);
       // delta_i = dy_i . out_i = sum_j p_ij dP_ij (see the top of the file)
       for (int64_t i = 0; i < T; ++i)
         delta[i] = static_cast<float>(kern.dot(dy + in.at.out(bh, i), out + in.at.out(bh, i), Dv));

@@ -49,37 +49,42 @@ void gemm_tile(int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const floa
     }
 }
 
-// The columns of one strip of rows, V::kCols vectors at a time, then what is left (n is a
-// multiple of 16, so with 8 lanes and kCols = 2 nothing is).
-template <typename V, int MR>
-void gemm_rows(int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs, const float* b,
-               int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  constexpr int NV = V::kCols;
-  int64_t j = 0;
-  for (; j + NV * V::kLanes <= n; j += NV * V::kLanes)
-    gemm_tile<V, MR, NV>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
-  const int64_t left = (n - j) / V::kLanes;
-  if constexpr (NV > 3) if (left == 3) gemm_tile<V, MR, 3>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
-  if constexpr (NV > 2) if (left == 2) gemm_tile<V, MR, 2>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
-  if constexpr (NV > 1) if (left == 1) gemm_tile<V, MR, 1>(k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+// Columns j .. j + NV * kLanes - 1 of every row: strips of MR rows, then what is left in strips
+// of 4, 2 and 1 (when MR is taller).
+template <typename V, int MR, int NV>
+void gemm_strips(int64_t m, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
+                 const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
+  int64_t i = 0;
+  for (; i + MR <= m; i += MR)
+    gemm_tile<V, MR, NV>(k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if constexpr (MR > 4)
+    for (; i + 4 <= m; i += 4)
+      gemm_tile<V, 4, NV>(k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if constexpr (MR > 2)
+    for (; i + 2 <= m; i += 2)
+      gemm_tile<V, 2, NV>(k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  if (i < m) gemm_tile<V, 1, NV>(k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
 }
 
-// C (m, n) [+]= A (m, k) B (k, n); rows in strips of V::kRows, the rest in strips of 4 (when
-// kRows is larger), 2 and 1. A strip changes which registers hold a row, not the order of its
-// operations, so the bits of C do not depend on m or on where a row falls.
+// C (m, n) [+]= A (m, k) B (k, n), n a multiple of 16: column blocks of V::kCols vectors in
+// strips of V::kRows rows, then the 1 to kCols - 1 vectors left over in taller strips, so that
+// every tile keeps about kRows * kCols accumulators. That matters when n is narrow: with a head
+// size of 16 (GPT tiny), four of the backward's six products and the forward's P v are one
+// vector wide, and a strip of 4 rows had only 4 chains of fused multiply-adds where two FMA
+// pipes of 4 cycles' latency need 8; a strip of 16 rows has 16. A tile changes which registers
+// hold an element of C, never the order of its operations (one chain over p = 0 .. k - 1), so
+// the bits of C depend neither on the tiling nor on where a row or column falls.
 template <typename V>
 void gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t a_rs, int64_t a_cs,
           const float* b, int64_t ldb, float* c, int64_t ldc, bool accumulate) {
-  int64_t i = 0;
-  for (; i + V::kRows <= m; i += V::kRows)
-    gemm_rows<V, V::kRows>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
-  if constexpr (V::kRows > 4)
-    for (; i + 4 <= m; i += 4)
-      gemm_rows<V, 4>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
-  if constexpr (V::kRows > 2)
-    for (; i + 2 <= m; i += 2)
-      gemm_rows<V, 2>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
-  if (i < m) gemm_rows<V, 1>(n, k, a + i * a_rs, a_rs, a_cs, b, ldb, c + i * ldc, ldc, accumulate);
+  constexpr int NV = V::kCols, kAcc = V::kRows * V::kCols;
+  int64_t j = 0;
+  for (; j + NV * V::kLanes <= n; j += NV * V::kLanes)
+    gemm_strips<V, V::kRows, NV>(m, k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  const int64_t left = (n - j) / V::kLanes;
+  if constexpr (NV > 3) if (left == 3) gemm_strips<V, kAcc / 3, 3>(m, k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  if constexpr (NV > 2) if (left == 2) gemm_strips<V, kAcc / 2, 2>(m, k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
+  if constexpr (NV > 1) if (left == 1) gemm_strips<V, kAcc, 1>(m, k, a, a_rs, a_cs, b + j, ldb, c + j, ldc, accumulate);
 }
 
 template <typename V>
