@@ -21,6 +21,23 @@
 namespace ag::kernels {
 namespace {
 
+// The largest of x[0 .. n), NaN skipped (std::max keeps its first argument when the second is
+// NaN). Eight running maxima (lane k takes c = k mod 8, lane 0 also the last n mod 8), then a
+// fixed tree: one chain of n dependent max instructions waited ~4 cycles on each (for GPT's 65
+// logits, about half of the forward's time), eight chains overlap. A maximum is exact, and which of several maxima the
+// tree picks can only differ in the sign of a zero, which no result below can see.
+template <typename T>
+double row_max(const T* x, int64_t n) {
+  T m[8];
+  std::fill_n(m, 8, -std::numeric_limits<T>::infinity());
+  int64_t c = 0;
+  for (; c + 8 <= n; c += 8)
+    for (int k = 0; k < 8; ++k) m[k] = std::max(m[k], x[c + k]);
+  for (; c < n; ++c) m[0] = std::max(m[0], x[c]);
+  return static_cast<double>(std::max(std::max(std::max(m[0], m[1]), std::max(m[2], m[3])),
+                                      std::max(std::max(m[4], m[5]), std::max(m[6], m[7]))));
+}
+
 // Rows [r0, r1): loss = (1 - ls) nll + (ls / V) smooth, and lse = log sum exp(x) per row.
 // logits: (N, V) contiguous   targets, loss, lse: (N)   e: V floats of scratch (float32 only)
 template <typename T>
@@ -34,8 +51,7 @@ void cross_entropy_forward_rows(double* loss, double* lse, const T* logits,
       continue;
     }
     const T* x_row = logits + r * V;
-    double max = -std::numeric_limits<double>::infinity();
-    for (int64_t c = 0; c < V; ++c) max = std::max(max, static_cast<double>(x_row[c]));
+    const double max = row_max(x_row, V);
     // exp(x - max) <= 1, so the sum is in [1, V]: it can neither overflow nor vanish.
     double sum_exp = 0.0, sum_x = 0.0;
     if constexpr (std::is_same_v<T, float>) {

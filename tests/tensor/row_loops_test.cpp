@@ -5,7 +5,7 @@
 //   - layer norm: mean, rstd, y, dx and the dw / db partials, with and without the affine
 //     weights, and for a row whose mean is large next to its spread;
 //   - cross-entropy: loss, lse and dx, with label smoothing or without, ignored rows, a row
-//     weight of 0, logits of 1e4 and -inf.
+//     weight of 0, logits of 1e4 and -inf; and its row maximum, wherever the largest value sits.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -144,6 +144,26 @@ TEST(LayerNormRows, NormaliseAndBackwardIdentities) {
     EXPECT_EQ(part[C + c], double(dy[c]));
     EXPECT_NEAR(part[c], double(dy[c]) * y[c], 1e-5);
   }
+}
+
+// The cross-entropy's row maximum runs eight lanes and a tree: whichever lane or tail position
+// holds the largest value, it is found; a NaN is skipped as std::max skips it; all -inf is -inf.
+TEST(CrossEntropyRows, RowMaxFindsTheLargestInEveryLaneAndTheTail) {
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int64_t n = 1; n <= 27; ++n) {
+    for (int64_t at = 0; at < n; ++at) {
+      std::vector<float> x(n);
+      for (int64_t c = 0; c < n; ++c) x[c] = -1.0f - 0.25f * static_cast<float>((c * 7) % n);
+      x[at] = 3.5f;
+      EXPECT_EQ(ag::kernels::row_max(x.data(), n), 3.5) << "n = " << n << ", largest at " << at;
+      x[(at + 1) % n] = std::numeric_limits<float>::quiet_NaN();
+      if (n > 1) EXPECT_EQ(ag::kernels::row_max(x.data(), n), 3.5) << "n = " << n << ", NaN beside it";
+    }
+    const std::vector<float> masked(n, -inf);
+    EXPECT_EQ(ag::kernels::row_max(masked.data(), n), -static_cast<double>(inf)) << "n = " << n;
+  }
+  const std::vector<double> wide = {1e300, -2.0, 5e300};  // float64 rows keep their range
+  EXPECT_EQ(ag::kernels::row_max(wide.data(), 3), 5e300);
 }
 
 }  // namespace
