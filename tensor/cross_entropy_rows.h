@@ -58,7 +58,7 @@ void cross_entropy_forward_rows(double* loss, double* lse, const T* logits,
       // float32: the exponentials in one vectorised pass (exp_f32, under 1 ulp of float),
       // then summed in double in a fixed order that vectorises too (row_sum).
       for (int64_t c = 0; c < V; ++c) e[c] = exp_f32(static_cast<float>(x_row[c] - max));
-      sum_exp = row_sum<T>(V, [&](int64_t c) { return double(e[c]); });
+      sum_exp = row_sum<T>(V, [&](int64_t c, auto lanes) { return load(lanes, e + c); });
       if (ls != 0.0)
         for (int64_t k = 0; k < V; ++k) sum_x += x_row[k];
     } else {

@@ -17,6 +17,8 @@
 // Also here, for the same reason: row_sum, a sum in double that vectorises for float rows.
 #pragma once
 
+#include <immintrin.h>
+
 #include <bit>
 #include <cstdint>
 #include <limits>
@@ -139,26 +141,105 @@ inline void bias_gelu_erf_backward_cdf_f32_loop(const float* dy, const float* h,
   }
 }
 
-// sum over i in [0, n) of term(i), in double: a row's sum in layer_norm and cross_entropy. One
+// ---- row_sum: a sum in double over one row, in a fixed order ---------------------------------
+// sum over i in [0, n) of term(i), in double: a row's sums in layer_norm and cross_entropy. One
 // chain of dependent adds is latency bound (each add waits ~4 cycles for the last), so float
 // rows use 8 accumulators, lane k taking i = k mod 8, combined in a fixed tree: the adds
-// pipeline and vectorise, and the order still depends on n alone. The terms are floats summed
-// in double, so the reordering moves the sum by ~1e-16 relative and a float32 result almost
-// never by a bit. float64 rows keep the single left-to-right chain, as they always had.
+// pipeline, and the order still depends on n alone. The terms are floats summed in double, so
+// the reordering moves the sum by ~1e-16 relative and a float32 result almost never by a bit.
+// float64 rows keep the single left-to-right chain, as they always had.
+//
+// The 8 accumulators are one Doubles8: eight doubles in this build's vectors (two AVX quads,
+// or four SSE2 pairs in the baseline build), every lane the same IEEE operation in either, so
+// both builds give the same bits. A term is written once for both widths, as term(i, lanes):
+// with Lanes<Doubles8> it gives terms i .. i + 7, with Lanes<double> term i alone; load(lanes,
+// p) reads p[0], or p[0 .. 7], as doubles, and a double in the arithmetic applies to every
+// lane. (Eight scalar accumulators in an array, as this was first written, stayed scalar:
+// GCC's vectoriser did not pack them, so layer norm's backward ran 96 scalar float-to-double
+// conversions per row where 12 vector ones do.)
+#if defined(__AVX__)
+struct Doubles8 {
+  __m256d lo, hi;  // lanes 0-3, 4-7
+};
+[[gnu::always_inline]] inline Doubles8 splat8(double x) { return {_mm256_set1_pd(x), _mm256_set1_pd(x)}; }
+template <typename Op>
+[[gnu::always_inline]] inline Doubles8 lanewise(const Doubles8& a, const Doubles8& b, Op op) {
+  return {op(a.lo, b.lo), op(a.hi, b.hi)};
+}
+[[gnu::always_inline]] inline Doubles8 operator+(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m256d x, __m256d y) { return _mm256_add_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 operator-(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m256d x, __m256d y) { return _mm256_sub_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 operator*(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m256d x, __m256d y) { return _mm256_mul_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 load8(const float* p) {
+  return {_mm256_cvtps_pd(_mm_loadu_ps(p)), _mm256_cvtps_pd(_mm_loadu_ps(p + 4))};
+}
+[[gnu::always_inline]] inline void store8(double* out, const Doubles8& d) {
+  _mm256_storeu_pd(out, d.lo);
+  _mm256_storeu_pd(out + 4, d.hi);
+}
+#else
+struct Doubles8 {
+  __m128d q0, q1, q2, q3;  // lanes 0-1, 2-3, 4-5, 6-7
+};
+[[gnu::always_inline]] inline Doubles8 splat8(double x) {
+  const __m128d v = _mm_set1_pd(x);
+  return {v, v, v, v};
+}
+template <typename Op>
+[[gnu::always_inline]] inline Doubles8 lanewise(const Doubles8& a, const Doubles8& b, Op op) {
+  return {op(a.q0, b.q0), op(a.q1, b.q1), op(a.q2, b.q2), op(a.q3, b.q3)};
+}
+[[gnu::always_inline]] inline Doubles8 operator+(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m128d x, __m128d y) { return _mm_add_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 operator-(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m128d x, __m128d y) { return _mm_sub_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 operator*(const Doubles8& a, const Doubles8& b) {
+  return lanewise(a, b, [](__m128d x, __m128d y) { return _mm_mul_pd(x, y); });
+}
+[[gnu::always_inline]] inline Doubles8 load8(const float* p) {
+  const __m128 lo = _mm_loadu_ps(p), hi = _mm_loadu_ps(p + 4);
+  return {_mm_cvtps_pd(lo), _mm_cvtps_pd(_mm_movehl_ps(lo, lo)), _mm_cvtps_pd(hi),
+          _mm_cvtps_pd(_mm_movehl_ps(hi, hi))};
+}
+[[gnu::always_inline]] inline void store8(double* out, const Doubles8& d) {
+  _mm_storeu_pd(out, d.q0);
+  _mm_storeu_pd(out + 2, d.q1);
+  _mm_storeu_pd(out + 4, d.q2);
+  _mm_storeu_pd(out + 6, d.q3);
+}
+#endif
+[[gnu::always_inline]] inline Doubles8 operator+(const Doubles8& a, double b) { return a + splat8(b); }
+[[gnu::always_inline]] inline Doubles8 operator-(const Doubles8& a, double b) { return a - splat8(b); }
+[[gnu::always_inline]] inline Doubles8 operator*(const Doubles8& a, double b) { return a * splat8(b); }
+[[gnu::always_inline]] inline Doubles8 operator*(double a, const Doubles8& b) { return splat8(a) * b; }
+
+template <typename D>
+struct Lanes {};  // a tag: which width a row_sum term computes
+[[gnu::always_inline]] inline double load(Lanes<double>, const float* p) { return *p; }
+[[gnu::always_inline]] inline double load(Lanes<double>, const double* p) { return *p; }
+[[gnu::always_inline]] inline Doubles8 load(Lanes<Doubles8>, const float* p) { return load8(p); }
+
 template <typename T, typename Term>
 [[gnu::always_inline]] inline double row_sum(int64_t n, Term term) {
   if constexpr (std::is_same_v<T, float>) {
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    Doubles8 acc = splat8(0.0);
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-      for (int k = 0; k < 8; ++k) acc[k] += term(i + k);
+    for (; i + 8 <= n; i += 8) acc = acc + term(i, Lanes<Doubles8>{});
     double tail = 0.0;
-    for (; i < n; ++i) tail += term(i);
-    return (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) +
-           tail;
+    for (; i < n; ++i) tail += term(i, Lanes<double>{});
+    double a[8];
+    store8(a, acc);
+    return (((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))) + tail;
   } else {
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) sum += term(i);
+    for (int64_t i = 0; i < n; ++i) sum += term(i, Lanes<double>{});
     return sum;
   }
 }

@@ -145,4 +145,37 @@ TEST(VectorMath, SimdBiasGeluLoopsGiveTheBaselineBits) {
 }
 #endif
 
+// row_sum's order is its contract (layer norm and cross-entropy rely on it for the same bits in
+// every build): lane k sums the terms i = k mod 8 of the whole blocks of 8 in order, the last
+// n mod 8 terms form a tail, and ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) + tail.
+// Terms of widely spread magnitudes make any other order show in the last bits.
+TEST(VectorMath, RowSumAddsEightLanesThenATreeThenTheTail) {
+  // Signed terms from 2^-20 to 2^20 (x), and squared deviations (x - m)^2 of the same.
+  std::vector<float> x(45);
+  for (size_t i = 0; i < x.size(); ++i)
+    x[i] = std::ldexp(std::sin(1.3f * static_cast<float>(i) + 0.2f), static_cast<int>((i * 7) % 41) - 20);
+  const double m = 0.37;
+  for (int squared = 0; squared < 2; ++squared) {
+    auto term = [&](int64_t i) {
+      const double d = double(x[i]) - m;
+      return squared ? d * d : double(x[i]);
+    };
+    for (int64_t n = 0; n <= static_cast<int64_t>(x.size()); ++n) {
+      double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tail = 0.0;
+      const int64_t whole = n / 8 * 8;
+      for (int64_t i = 0; i < whole; ++i) lane[i % 8] += term(i);
+      for (int64_t i = whole; i < n; ++i) tail += term(i);
+      const double want = (((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+                           ((lane[4] + lane[5]) + (lane[6] + lane[7]))) + tail;
+      const double got = ag::kernels::row_sum<float>(n, [&](int64_t i, auto lanes) {
+        const auto v = ag::kernels::load(lanes, x.data() + i);
+        if (!squared) return v;
+        const auto d = v - m;
+        return d * d;
+      });
+      EXPECT_EQ(got, want) << "n = " << n << (squared ? ", squared deviations" : ", signed terms");
+    }
+  }
+}
+
 }  // namespace
